@@ -1,0 +1,10 @@
+# Turns each .avsc in INPUTS into a C string constant lg_schema_<Name>_json in OUT.
+string(REPLACE "|" ";" INPUTS "${INPUTS}")
+set(body "/* Generated from schemas/avro by cmake/embed_schemas.cmake. Do not edit. */\n")
+foreach(f ${INPUTS})
+  get_filename_component(name ${f} NAME_WE)
+  file(READ ${f} text HEX)
+  string(REGEX REPLACE "([0-9a-f][0-9a-f])" "0x\\1," text "${text}")
+  string(APPEND body "const char lg_schema_${name}_json[] = {${text} 0x00};\n")
+endforeach()
+file(WRITE ${OUT} "${body}")

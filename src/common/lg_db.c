@@ -1,0 +1,80 @@
+#include "lg_db.h"
+
+#include <stdio.h>
+#include <string.h>
+
+static void first_line(char *err, size_t err_size, const char *prefix, const char *msg)
+{
+    size_t n;
+    snprintf(err, err_size, "%s%s", prefix, msg != NULL ? msg : "unknown error");
+    n = strcspn(err, "\n");
+    err[n] = '\0';
+}
+
+PGconn *lg_db_connect(const char *conninfo, char *err, size_t err_size)
+{
+    PGconn *conn = PQconnectdb(conninfo);
+    if (conn == NULL) {
+        snprintf(err, err_size, "out of memory connecting to PostgreSQL");
+        return NULL;
+    }
+    if (PQstatus(conn) != CONNECTION_OK) {
+        first_line(err, err_size, "cannot connect to PostgreSQL: ", PQerrorMessage(conn));
+        PQfinish(conn);
+        return NULL;
+    }
+    return conn;
+}
+
+int lg_db_exec(PGconn *conn, const char *sql, char *err, size_t err_size)
+{
+    PGresult *res = PQexec(conn, sql);
+    ExecStatusType st = PQresultStatus(res);
+    int rc = (st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK) ? 0 : -1;
+    if (rc != 0)
+        first_line(err, err_size, "", PQerrorMessage(conn));
+    PQclear(res);
+    return rc;
+}
+
+PGresult *lg_db_query(PGconn *conn, const char *sql, int n_params, const char *const *params,
+                      char *err, size_t err_size)
+{
+    PGresult *res = PQexecParams(conn, sql, n_params, NULL, params, NULL, NULL, 0);
+    ExecStatusType st = PQresultStatus(res);
+    if (st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK)
+        return res;
+    first_line(err, err_size, "", PQerrorMessage(conn));
+    PQclear(res);
+    return NULL;
+}
+
+const char *lg_db_sqlstate(const PGresult *res)
+{
+    const char *s = res != NULL ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
+    return s != NULL ? s : "";
+}
+
+lg_db_status lg_db_classify(PGconn *conn, const PGresult *res)
+{
+    const char *state = lg_db_sqlstate(res);
+    if (conn == NULL || PQstatus(conn) != CONNECTION_OK)
+        return LG_DB_RETRY;
+    if (res != NULL) {
+        ExecStatusType st = PQresultStatus(res);
+        if (st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK || st == PGRES_PIPELINE_SYNC)
+            return LG_DB_OK;
+    }
+    /* 40001 serialization_failure, 40P01 deadlock, 23505 unique violation (a concurrent
+     * applier won the race: redoing sees its row), 08xxx connection, 57P01 admin shutdown. */
+    if (strcmp(state, "40001") == 0 || strcmp(state, "40P01") == 0 ||
+        strcmp(state, "23505") == 0 || strncmp(state, "08", 2) == 0 ||
+        strncmp(state, "57P", 3) == 0 || strcmp(state, "53300") == 0)
+        return LG_DB_RETRY;
+    return LG_DB_FATAL;
+}
+
+char *lg_db_quote_ident(PGconn *conn, const char *ident)
+{
+    return PQescapeIdentifier(conn, ident, strlen(ident));
+}

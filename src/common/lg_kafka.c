@@ -1,0 +1,114 @@
+#include "lg_kafka.h"
+
+#include "lg_log.h"
+
+#include <ctype.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+extern char **environ;
+
+int lg_kafka_set(rd_kafka_conf_t *conf, const char *name, const char *value, char *err,
+                 size_t err_size)
+{
+    if (rd_kafka_conf_set(conf, name, value, err, err_size) != RD_KAFKA_CONF_OK)
+        return -1;
+    return 0;
+}
+
+static void log_cb(const rd_kafka_t *rk, int level, const char *fac, const char *buf)
+{
+    (void)rk;
+    if (level <= 3)
+        lg_log_error("kafka %s: %s", fac, buf);
+    else if (level <= 4)
+        lg_log_warn("kafka %s: %s", fac, buf);
+}
+
+/* LEDGER_KAFKA_LINGER_MS=5 -> linger.ms=5. LEDGER_KAFKA_BROKERS is not a property. */
+static int apply_env_overrides(rd_kafka_conf_t *conf, char *err, size_t err_size)
+{
+    static const char prefix[] = "LEDGER_KAFKA_";
+    for (char **e = environ; *e != NULL; e++) {
+        char name[128];
+        const char *eq = strchr(*e, '=');
+        size_t n;
+        if (strncmp(*e, prefix, sizeof prefix - 1) != 0 || eq == NULL)
+            continue;
+        n = (size_t)(eq - *e) - (sizeof prefix - 1);
+        if (n == 0 || n >= sizeof name || strncmp(*e, "LEDGER_KAFKA_BROKERS=", 21) == 0)
+            continue;
+        for (size_t i = 0; i < n; i++) {
+            char c = (*e)[sizeof prefix - 1 + i];
+            name[i] = c == '_' ? '.' : (char)tolower((unsigned char)c);
+        }
+        name[n] = '\0';
+        if (lg_kafka_set(conf, name, eq + 1, err, err_size) != 0)
+            return -1;
+    }
+    return 0;
+}
+
+static rd_kafka_conf_t *base_conf(const char *brokers, const char *const *pairs, char *err,
+                                  size_t err_size)
+{
+    rd_kafka_conf_t *conf = rd_kafka_conf_new();
+    if (lg_kafka_set(conf, "bootstrap.servers", brokers, err, err_size) != 0)
+        goto fail;
+    for (size_t i = 0; pairs[i] != NULL; i += 2)
+        if (lg_kafka_set(conf, pairs[i], pairs[i + 1], err, err_size) != 0)
+            goto fail;
+    if (apply_env_overrides(conf, err, err_size) != 0)
+        goto fail;
+    rd_kafka_conf_set_log_cb(conf, log_cb);
+    return conf;
+fail:
+    rd_kafka_conf_destroy(conf);
+    return NULL;
+}
+
+rd_kafka_conf_t *lg_kafka_producer_conf(const char *brokers, char *err, size_t err_size)
+{
+    static const char *const pairs[] = {
+        "acks", "all",
+        "enable.idempotence", "true",
+        "linger.ms", "1",
+        "compression.type", "lz4",
+        /* A request is answered within the HTTP timeout: a command not acknowledged by then
+         * fails its delivery report, and the client gets 503, never a silent loss. */
+        "message.timeout.ms", "10000",
+        "socket.keepalive.enable", "true",
+        NULL};
+    return base_conf(brokers, pairs, err, err_size);
+}
+
+rd_kafka_conf_t *lg_kafka_consumer_conf(const char *brokers, const char *group_id, char *err,
+                                        size_t err_size)
+{
+    const char *const pairs[] = {
+        "group.id", group_id,
+        "isolation.level", "read_committed",
+        "enable.auto.commit", "false",
+        "enable.auto.offset.store", "false",
+        "auto.offset.reset", "earliest",
+        "enable.partition.eof", "false",
+        "max.poll.interval.ms", "60000",
+        "session.timeout.ms", "10000",
+        NULL};
+    return base_conf(brokers, pairs, err, err_size);
+}
+
+rd_kafka_conf_t *lg_kafka_txn_producer_conf(const char *brokers, const char *transactional_id,
+                                            char *err, size_t err_size)
+{
+    const char *const pairs[] = {
+        "transactional.id", transactional_id,
+        "acks", "all",
+        "enable.idempotence", "true",
+        "linger.ms", "1",
+        "compression.type", "lz4",
+        "transaction.timeout.ms", "60000",
+        NULL};
+    return base_conf(brokers, pairs, err, err_size);
+}

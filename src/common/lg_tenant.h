@@ -1,0 +1,72 @@
+/*
+ * Tenant routing: the master database says where each tenant's database lives (host, port, name,
+ * role, and the role's password sealed under the master key). The router caches what it read for
+ * a few seconds and keeps a small pool of connections per tenant, created on first use, so that
+ * tenants may sit on different PostgreSQL servers. Thread-safe.
+ */
+#ifndef LG_TENANT_H
+#define LG_TENANT_H
+
+#include "lg_crypto.h"
+
+#include <libpq-fe.h>
+#include <stddef.h>
+
+typedef enum {
+    LG_TENANT_PENDING = 0,
+    LG_TENANT_ACTIVE,
+    LG_TENANT_SUSPENDED,
+    LG_TENANT_INACTIVE
+} lg_tenant_status;
+
+typedef struct {
+    char id[LG_UUID_STRLEN];
+    char slug[64];
+    char subdomain[64];
+    char name[256];
+    lg_tenant_status status;
+    int max_users;
+    int max_accounts;
+    char db_host[256];
+    char db_port[8];
+    char db_name[64];
+    char db_user[64];
+} lg_tenant;
+
+typedef struct lg_router lg_router;
+
+/* Creates a router over the master database. max_per_tenant bounds each tenant's pool.
+ * Returns NULL with err. */
+lg_router *lg_router_new(const char *master_dsn, const lg_keyring *kr, int max_per_tenant,
+                         char *err, size_t err_size);
+void lg_router_free(lg_router *r);
+
+/* Finds a tenant by id (when id is not NULL) or by slug. Returns 1 and fills out when found,
+ * 0 when there is no such tenant, -1 with err when the master cannot be read. */
+int lg_router_lookup(lg_router *r, const char *id, const char *slug, lg_tenant *out, char *err,
+                     size_t err_size);
+
+/* Forgets cached tenant rows (after a change of status, say). */
+void lg_router_invalidate(lg_router *r);
+
+/* A connection to the tenant's database, from its pool or new; waits up to wait_ms when the pool
+ * is exhausted. Returns NULL with err. Give it back with lg_router_release. */
+PGconn *lg_router_acquire(lg_router *r, const char *tenant_id, int wait_ms, char *err,
+                          size_t err_size);
+/* Returns a connection; broken != 0 (or a connection not idle) closes it instead of pooling. */
+void lg_router_release(lg_router *r, const char *tenant_id, PGconn *conn, int broken);
+
+/* The same for the master database. */
+PGconn *lg_router_acquire_master(lg_router *r, int wait_ms, char *err, size_t err_size);
+void lg_router_release_master(lg_router *r, PGconn *conn, int broken);
+
+/* Parses a TenantStatus name; -1 when unknown. */
+int lg_tenant_status_from_name(const char *name);
+const char *lg_tenant_status_name(lg_tenant_status s);
+
+/* Connects to a tenant's database with its own credentials (opens the sealed password). Used by
+ * the router and by ledgerctl. Returns NULL with err. */
+PGconn *lg_tenant_connect(const lg_keyring *kr, const lg_tenant *t, const char *sealed_password,
+                          const char *key_id, char *err, size_t err_size);
+
+#endif

@@ -1,0 +1,1024 @@
+/*
+ * Postings: the double-entry rules and their application to a tenant database.
+ *
+ * Every transaction posts equal debits and credits. The bank's internal accounts give each
+ * posting its second side (chart of accounts: 1000 cash, 1200 loans, 2000 customer deposits,
+ * 2900 suspense, 4000 fee income, 5000 interest expense). Deposit accounts (SAVINGS, CHECKING,
+ * FIXED_DEPOSIT, code 2000) are liabilities of the bank: they grow on the CREDIT side. LOAN
+ * accounts (1200) and cash (1000) are assets, interest expense (5000) an expense: they grow on
+ * the DEBIT side. Fee income (4000) grows on the CREDIT side.
+ *
+ *   type        DEBIT                          CREDIT
+ *   DEPOSIT     cash 1000                      toAccount   (deposit: balance up; loan: repaid)
+ *   WITHDRAWAL  fromAccount                    cash 1000   (deposit: balance down; loan: drawn)
+ *   TRANSFER    fromAccount                    toAccount
+ *   FEE         fromAccount                    fee income 4000
+ *   INTEREST    interest expense 5000          toAccount
+ *   REVERSAL    the original's CREDIT side     the original's DEBIT side (the mirror entries)
+ *
+ * An account's balance moves by +amount for an entry on its normal side and -amount otherwise;
+ * balance_after is that running sum. Rules, checked before anything is written:
+ *   - accounts exist, are not soft-deleted, and are customer accounts (not INTERNAL);
+ *   - CLOSED and INACTIVE accounts take nothing; FROZEN accounts take no debits;
+ *   - the command's currency equals each account's;
+ *   - a debit may not take a deposit account's available balance below
+ *     minimum_balance - overdraft_limit;
+ *   - no balance may leave NUMERIC(15,2);
+ *   - a REVERSAL names a COMPLETED transaction that is not itself a reversal and was not
+ *     reversed before; it marks the original REVERSED and links the two.
+ *
+ * One batch is one PostgreSQL transaction:
+ *   1. lock every account the batch touches (its customer accounts, the originals' accounts of
+ *      its reversals, and the internal accounts of its currencies) in id order - one fixed order,
+ *      so concurrent batches cannot deadlock;
+ *   2. under those locks, find which commands are already recorded (a redelivery or a zombie's
+ *      duplicate: skipped, their recorded outcome is re-emitted) - a concurrent applier of the
+ *      same command needs the same locks, so this check cannot race;
+ *   3. decide every command in memory, in order, against the locked balances;
+ *   4. write everything with four set-based statements (transactions, entries, balances,
+ *      reversed originals), so a batch costs the same few round trips whatever its size.
+ */
+#include "postings.h"
+
+#include "lg_crypto.h"
+#include "lg_money.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define GL_CASH "1000"
+#define GL_FEE_INCOME "4000"
+#define GL_INTEREST_EXPENSE "5000"
+
+typedef struct {
+    char id[LG_UUID_STRLEN];
+    char number[40];
+    int internal;
+    char status[16];
+    char currency[8];
+    int64_t balance;
+    int64_t available;
+    int64_t minimum;
+    int64_t overdraft;
+    int credit_normal; /* normal side is CREDIT */
+    char gl_code[8];
+    int touched;
+} account;
+
+typedef struct {
+    account *acct;
+    lg_entry_type side;
+    int64_t amount;
+    int64_t balance_after;
+} leg;
+
+/* The original of a reversal, as found in the database or earlier in the batch. */
+typedef struct {
+    char id[LG_UUID_STRLEN];
+    int found;
+    char type[16];
+    char status[16];
+    char currency[8];
+    int64_t amount;
+    char from_id[LG_UUID_STRLEN];
+    char to_id[LG_UUID_STRLEN];
+    int reversed_in_batch;
+    /* its entries: account id, side, amount */
+    size_t n_entries;
+    char entry_account[4][LG_UUID_STRLEN];
+    lg_entry_type entry_side[4];
+    int64_t entry_amount[4];
+} original;
+
+typedef struct {
+    const lg_txn_command *cmd;
+    int skip; /* already recorded, or a duplicate within the batch */
+    int failed;
+    const char *failure_code;
+    char failure_reason[256];
+    account *from;
+    account *to;
+    leg legs[4];
+    size_t n_legs;
+    original *orig;
+} decision;
+
+typedef struct {
+    account *accounts;
+    size_t n_accounts;
+    original *originals;
+    size_t n_originals;
+    decision *decisions;
+    size_t n;
+} batch;
+
+/* A growable text[] literal for PostgreSQL ("{a,b,NULL}"); values are quoted. */
+typedef struct {
+    char *buf;
+    size_t len, cap;
+    int n;
+} pg_array;
+
+static int arr_grow(pg_array *a, size_t more)
+{
+    if (a->len + more + 2 > a->cap) {
+        size_t cap = a->cap ? a->cap : 256;
+        char *nb;
+        while (a->len + more + 2 > cap)
+            cap *= 2;
+        nb = realloc(a->buf, cap);
+        if (nb == NULL)
+            return -1;
+        a->buf = nb;
+        a->cap = cap;
+    }
+    return 0;
+}
+
+static int arr_add(pg_array *a, const char *value)
+{
+    size_t vlen = value != NULL ? strlen(value) : 0;
+    if (arr_grow(a, 2 * vlen + 8) != 0)
+        return -1;
+    if (a->len == 0)
+        a->buf[a->len++] = '{';
+    else
+        a->buf[a->len++] = ',';
+    if (value == NULL) {
+        memcpy(a->buf + a->len, "NULL", 4);
+        a->len += 4;
+    } else {
+        a->buf[a->len++] = '"';
+        for (size_t i = 0; i < vlen; i++) {
+            if (value[i] == '"' || value[i] == '\\')
+                a->buf[a->len++] = '\\';
+            a->buf[a->len++] = value[i];
+        }
+        a->buf[a->len++] = '"';
+    }
+    a->buf[a->len] = '\0';
+    a->n++;
+    return 0;
+}
+
+static void arr_free(pg_array *a)
+{
+    free(a->buf);
+    memset(a, 0, sizeof *a);
+}
+
+/* Closes the literal for use; adding after this is not allowed. */
+static const char *arr_done(pg_array *a)
+{
+    if (a->len == 0) {
+        if (arr_grow(a, 2) != 0)
+            return NULL;
+        memcpy(a->buf, "{}", 3);
+        a->len = 2;
+        return a->buf;
+    }
+    if (arr_grow(a, 1) != 0)
+        return NULL;
+    a->buf[a->len++] = '}';
+    a->buf[a->len] = '\0';
+    return a->buf;
+}
+
+static int64_t money_of(const PGresult *res, int row, int col)
+{
+    int64_t v = 0;
+    char e[64];
+    lg_money_parse_signed(PQgetvalue(res, row, col), &v, e, sizeof e);
+    return v;
+}
+
+static account *find_account_by_number(batch *b, const char *number)
+{
+    for (size_t i = 0; i < b->n_accounts; i++)
+        if (!b->accounts[i].internal && strcmp(b->accounts[i].number, number) == 0)
+            return &b->accounts[i];
+    return NULL;
+}
+
+static account *find_account_by_id(batch *b, const char *id)
+{
+    for (size_t i = 0; i < b->n_accounts; i++)
+        if (strcmp(b->accounts[i].id, id) == 0)
+            return &b->accounts[i];
+    return NULL;
+}
+
+static account *find_internal(batch *b, const char *gl_code, const char *currency)
+{
+    for (size_t i = 0; i < b->n_accounts; i++)
+        if (b->accounts[i].internal && strcmp(b->accounts[i].gl_code, gl_code) == 0 &&
+            strcmp(b->accounts[i].currency, currency) == 0)
+            return &b->accounts[i];
+    return NULL;
+}
+
+static original *find_original(batch *b, const char *id)
+{
+    for (size_t i = 0; i < b->n_originals; i++)
+        if (strcmp(b->originals[i].id, id) == 0)
+            return &b->originals[i];
+    return NULL;
+}
+
+static int fail(decision *d, const char *code, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+static int fail(decision *d, const char *code, const char *fmt, ...)
+{
+    va_list ap;
+    d->failed = 1;
+    d->failure_code = code;
+    va_start(ap, fmt);
+    vsnprintf(d->failure_reason, sizeof d->failure_reason, fmt, ap);
+    va_end(ap);
+    d->n_legs = 0;
+    return -1;
+}
+
+/* Resolves a customer account named by a command and checks what every use requires. */
+static int customer_account(batch *b, decision *d, const char *number, account **out)
+{
+    account *a = find_account_by_number(b, number);
+    *out = a;
+    if (a == NULL)
+        return fail(d, "UNKNOWN_ACCOUNT", "account %s does not exist", number);
+    if (strcmp(a->status, "CLOSED") == 0)
+        return fail(d, "ACCOUNT_CLOSED", "account %s is closed", number);
+    if (strcmp(a->status, "INACTIVE") == 0)
+        return fail(d, "ACCOUNT_INACTIVE", "account %s is inactive", number);
+    if (strcmp(a->currency, d->cmd->currency) != 0)
+        return fail(d, "CURRENCY_MISMATCH", "account %s holds another currency than the command",
+                    number);
+    return 0;
+}
+
+static void add_leg(decision *d, account *a, lg_entry_type side, int64_t amount)
+{
+    d->legs[d->n_legs].acct = a;
+    d->legs[d->n_legs].side = side;
+    d->legs[d->n_legs].amount = amount;
+    d->n_legs++;
+}
+
+/* Checks the legs against the balance rules and, when they hold, applies them in memory. */
+static int post_legs(decision *d)
+{
+    int64_t delta[4], new_balance[4];
+    for (size_t i = 0; i < d->n_legs; i++) {
+        leg *l = &d->legs[i];
+        account *a = l->acct;
+        int on_normal = (l->side == LG_ENTRY_CREDIT) == (a->credit_normal != 0);
+        /* The same account may appear twice in one transaction only in a reversal of a
+         * transfer to itself, which validation forbids; legs are independent. */
+        delta[i] = on_normal ? l->amount : -l->amount;
+        if (l->side == LG_ENTRY_DEBIT && !a->internal && strcmp(a->status, "FROZEN") == 0)
+            return fail(d, "ACCOUNT_FROZEN", "account %s is frozen and takes no debits",
+                        a->number);
+        if (lg_money_add(a->balance, delta[i], &new_balance[i]) != 0)
+            return fail(d, "AMOUNT_OVER_LIMIT",
+                        "the balance of account %s would exceed the largest amount the ledger "
+                        "holds (9999999999999.99)",
+                        a->number);
+        if (l->side == LG_ENTRY_DEBIT && !a->internal && a->credit_normal) {
+            int64_t available = a->available + delta[i];
+            if (available < a->minimum - a->overdraft)
+                return fail(d, "INSUFFICIENT_FUNDS",
+                            a->overdraft > 0 || a->minimum > 0
+                                ? "account %s lacks the funds: the debit would pass its "
+                                  "minimum balance and overdraft limit"
+                                : "account %s lacks the funds for this debit",
+                            a->number);
+        }
+    }
+    for (size_t i = 0; i < d->n_legs; i++) {
+        account *a = d->legs[i].acct;
+        a->balance = new_balance[i];
+        a->available += delta[i];
+        a->touched = 1;
+        d->legs[i].balance_after = a->balance;
+    }
+    return 0;
+}
+
+static void decide(batch *b, decision *d, const char *force_code, const char *force_reason)
+{
+    const lg_txn_command *c = d->cmd;
+    account *internal = NULL;
+
+    if (force_code != NULL) {
+        fail(d, force_code, "%s", force_reason);
+        return;
+    }
+    switch (c->type) {
+    case LG_TXN_DEPOSIT:
+    case LG_TXN_INTEREST:
+        if (c->to_account == NULL) {
+            fail(d, "INVALID_COMMAND", "%s", "the command names no account to credit");
+            return;
+        }
+        if (customer_account(b, d, c->to_account, &d->to) != 0)
+            return;
+        internal = find_internal(b, c->type == LG_TXN_DEPOSIT ? GL_CASH : GL_INTEREST_EXPENSE,
+                                 c->currency);
+        if (internal == NULL) {
+            fail(d, "CURRENCY_NOT_SUPPORTED", "the bank keeps no %s ledger", c->currency);
+            return;
+        }
+        add_leg(d, internal, LG_ENTRY_DEBIT, c->amount_minor);
+        add_leg(d, d->to, LG_ENTRY_CREDIT, c->amount_minor);
+        break;
+    case LG_TXN_WITHDRAWAL:
+    case LG_TXN_FEE:
+        if (c->from_account == NULL) {
+            fail(d, "INVALID_COMMAND", "%s", "the command names no account to debit");
+            return;
+        }
+        if (customer_account(b, d, c->from_account, &d->from) != 0)
+            return;
+        internal = find_internal(b, c->type == LG_TXN_WITHDRAWAL ? GL_CASH : GL_FEE_INCOME,
+                                 c->currency);
+        if (internal == NULL) {
+            fail(d, "CURRENCY_NOT_SUPPORTED", "the bank keeps no %s ledger", c->currency);
+            return;
+        }
+        add_leg(d, d->from, LG_ENTRY_DEBIT, c->amount_minor);
+        add_leg(d, internal, LG_ENTRY_CREDIT, c->amount_minor);
+        break;
+    case LG_TXN_TRANSFER:
+        if (c->from_account == NULL || c->to_account == NULL ||
+            strcmp(c->from_account, c->to_account) == 0) {
+            fail(d, "INVALID_COMMAND", "%s", "a transfer needs two different accounts");
+            return;
+        }
+        if (customer_account(b, d, c->from_account, &d->from) != 0 ||
+            customer_account(b, d, c->to_account, &d->to) != 0)
+            return;
+        add_leg(d, d->from, LG_ENTRY_DEBIT, c->amount_minor);
+        add_leg(d, d->to, LG_ENTRY_CREDIT, c->amount_minor);
+        break;
+    case LG_TXN_REVERSAL: {
+        original *o = c->original_transaction_id != NULL
+                          ? find_original(b, c->original_transaction_id)
+                          : NULL;
+        d->orig = o;
+        if (o == NULL || !o->found) {
+            fail(d, "UNKNOWN_TRANSACTION", "transaction %s does not exist",
+                 c->original_transaction_id != NULL ? c->original_transaction_id : "(none)");
+            return;
+        }
+        if (strcmp(o->type, "REVERSAL") == 0) {
+            fail(d, "NOT_REVERSIBLE", "transaction %s is itself a reversal", o->id);
+            return;
+        }
+        if (strcmp(o->status, "REVERSED") == 0 || o->reversed_in_batch) {
+            fail(d, "ALREADY_REVERSED", "transaction %s was reversed before", o->id);
+            return;
+        }
+        if (strcmp(o->status, "COMPLETED") != 0) {
+            fail(d, "NOT_REVERSIBLE", "transaction %s did not complete, so there is nothing to "
+                 "reverse", o->id);
+            return;
+        }
+        d->from = o->to_id[0] != '\0' ? find_account_by_id(b, o->to_id) : NULL;
+        d->to = o->from_id[0] != '\0' ? find_account_by_id(b, o->from_id) : NULL;
+        for (size_t i = 0; i < o->n_entries; i++) {
+            account *a = find_account_by_id(b, o->entry_account[i]);
+            if (a == NULL) {
+                fail(d, "UNKNOWN_ACCOUNT", "an account of transaction %s no longer exists",
+                     o->id);
+                return;
+            }
+            if (!a->internal && (strcmp(a->status, "CLOSED") == 0 ||
+                                 strcmp(a->status, "INACTIVE") == 0)) {
+                fail(d, strcmp(a->status, "CLOSED") == 0 ? "ACCOUNT_CLOSED" : "ACCOUNT_INACTIVE",
+                     "account %s no longer takes postings", a->number);
+                return;
+            }
+            add_leg(d, a,
+                    o->entry_side[i] == LG_ENTRY_DEBIT ? LG_ENTRY_CREDIT : LG_ENTRY_DEBIT,
+                    o->entry_amount[i]);
+        }
+        break;
+    }
+    }
+    if (post_legs(d) == 0 && c->type == LG_TXN_REVERSAL)
+        d->orig->reversed_in_batch = 1;
+}
+
+static void batch_free(batch *b)
+{
+    free(b->accounts);
+    free(b->originals);
+    free(b->decisions);
+}
+
+/* Loads the originals of the batch's reversals (with their entries), from the database and from
+ * earlier in the batch. Collects their account ids into ids. */
+static lg_db_status load_originals(PGconn *db, batch *b, pg_array *ids, char *err,
+                                   size_t err_size)
+{
+    pg_array want = {0};
+    PGresult *res = NULL;
+    lg_db_status st = LG_DB_OK;
+    size_t n_rev = 0;
+
+    for (size_t i = 0; i < b->n; i++)
+        if (b->decisions[i].cmd->type == LG_TXN_REVERSAL &&
+            b->decisions[i].cmd->original_transaction_id != NULL)
+            n_rev++;
+    if (n_rev == 0)
+        return LG_DB_OK;
+    b->originals = calloc(n_rev, sizeof *b->originals);
+    if (b->originals == NULL) {
+        snprintf(err, err_size, "out of memory");
+        return LG_DB_FATAL;
+    }
+    for (size_t i = 0; i < b->n; i++) {
+        const lg_txn_command *c = b->decisions[i].cmd;
+        if (c->type != LG_TXN_REVERSAL || c->original_transaction_id == NULL ||
+            find_original(b, c->original_transaction_id) != NULL)
+            continue;
+        snprintf(b->originals[b->n_originals++].id, LG_UUID_STRLEN, "%s",
+                 c->original_transaction_id);
+        arr_add(&want, c->original_transaction_id);
+    }
+    /* Entries come in posting order. The status read here may be stale: relock_originals
+     * reads it again under lock, once the accounts are locked. */
+    res = PQexecParams(db,
+                       "SELECT t.id, t.type, t.status, t.currency, t.amount::text,"
+                       " coalesce(t.from_account_id::text, ''), coalesce(t.to_account_id::text, ''),"
+                       " e.account_id, e.entry_type, e.amount::text"
+                       " FROM transactions t LEFT JOIN ledger_entries e ON e.transaction_id = t.id"
+                       " WHERE t.id = ANY($1::uuid[]) ORDER BY t.id, e.entry_seq",
+                       1, NULL, (const char *[]){arr_done(&want)}, NULL, NULL, 0);
+    if (PQresultStatus(res) != PGRES_TUPLES_OK) {
+        snprintf(err, err_size, "reading reversal originals: %s", PQerrorMessage(db));
+        st = lg_db_classify(db, res);
+        goto out;
+    }
+    for (int r = 0; r < PQntuples(res); r++) {
+        original *o = find_original(b, PQgetvalue(res, r, 0));
+        if (o == NULL)
+            continue;
+        if (!o->found) {
+            o->found = 1;
+            snprintf(o->type, sizeof o->type, "%s", PQgetvalue(res, r, 1));
+            snprintf(o->status, sizeof o->status, "%s", PQgetvalue(res, r, 2));
+            snprintf(o->currency, sizeof o->currency, "%s", PQgetvalue(res, r, 3));
+            o->amount = money_of(res, r, 4);
+            snprintf(o->from_id, sizeof o->from_id, "%s", PQgetvalue(res, r, 5));
+            snprintf(o->to_id, sizeof o->to_id, "%s", PQgetvalue(res, r, 6));
+        }
+        if (!PQgetisnull(res, r, 7) && o->n_entries < 4) {
+            snprintf(o->entry_account[o->n_entries], LG_UUID_STRLEN, "%s", PQgetvalue(res, r, 7));
+            o->entry_side[o->n_entries] =
+                strcmp(PQgetvalue(res, r, 8), "DEBIT") == 0 ? LG_ENTRY_DEBIT : LG_ENTRY_CREDIT;
+            o->entry_amount[o->n_entries] = money_of(res, r, 9);
+            arr_add(ids, o->entry_account[o->n_entries]);
+            o->n_entries++;
+        }
+    }
+out:
+    PQclear(res);
+    arr_free(&want);
+    return st;
+}
+
+/* A reversal whose original sits earlier in the same batch: the original's decision gives its
+ * entries. Called after the earlier commands are decided. */
+static void original_from_batch(batch *b, size_t upto, original *o)
+{
+    for (size_t j = 0; j < upto; j++) {
+        decision *e = &b->decisions[j];
+        if (e->skip || strcmp(e->cmd->transaction_id, o->id) != 0)
+            continue;
+        o->found = 1;
+        snprintf(o->type, sizeof o->type, "%s", lg_txn_type_name(e->cmd->type));
+        snprintf(o->status, sizeof o->status, "%s", e->failed ? "FAILED" : "COMPLETED");
+        snprintf(o->currency, sizeof o->currency, "%s",
+                 e->cmd->currency != NULL ? e->cmd->currency : "");
+        o->amount = e->cmd->amount_minor;
+        snprintf(o->from_id, sizeof o->from_id, "%s", e->from != NULL ? e->from->id : "");
+        snprintf(o->to_id, sizeof o->to_id, "%s", e->to != NULL ? e->to->id : "");
+        o->n_entries = e->n_legs;
+        for (size_t k = 0; k < e->n_legs; k++) {
+            snprintf(o->entry_account[k], LG_UUID_STRLEN, "%s", e->legs[k].acct->id);
+            o->entry_side[k] = e->legs[k].side;
+            o->entry_amount[k] = e->legs[k].amount;
+        }
+    }
+}
+
+static lg_db_status lock_accounts(PGconn *db, batch *b, pg_array *numbers, pg_array *ids,
+                                  pg_array *currencies, char *err, size_t err_size)
+{
+    PGresult *res;
+    const char *params[3];
+    params[0] = arr_done(numbers);
+    params[1] = arr_done(ids);
+    params[2] = arr_done(currencies);
+    res = PQexecParams(db,
+                       "SELECT id, account_number, account_type = 'INTERNAL', status, currency,"
+                       " balance::text, available_balance::text, minimum_balance::text,"
+                       " overdraft_limit::text, normal_side = 'CREDIT', gl_code"
+                       " FROM accounts"
+                       " WHERE deleted_at IS NULL AND (account_number = ANY($1::text[])"
+                       "   OR id = ANY($2::uuid[])"
+                       "   OR (account_type = 'INTERNAL' AND currency = ANY($3::text[])))"
+                       " ORDER BY id FOR UPDATE",
+                       3, NULL, params, NULL, NULL, 0);
+    if (PQresultStatus(res) != PGRES_TUPLES_OK) {
+        lg_db_status st = lg_db_classify(db, res);
+        snprintf(err, err_size, "locking accounts: %s", PQerrorMessage(db));
+        PQclear(res);
+        return st;
+    }
+    b->n_accounts = (size_t)PQntuples(res);
+    b->accounts = calloc(b->n_accounts + 1, sizeof *b->accounts);
+    if (b->accounts == NULL) {
+        PQclear(res);
+        snprintf(err, err_size, "out of memory");
+        return LG_DB_FATAL;
+    }
+    for (int r = 0; r < PQntuples(res); r++) {
+        account *a = &b->accounts[r];
+        snprintf(a->id, sizeof a->id, "%s", PQgetvalue(res, r, 0));
+        snprintf(a->number, sizeof a->number, "%s", PQgetvalue(res, r, 1));
+        a->internal = PQgetvalue(res, r, 2)[0] == 't';
+        snprintf(a->status, sizeof a->status, "%s", PQgetvalue(res, r, 3));
+        snprintf(a->currency, sizeof a->currency, "%s", PQgetvalue(res, r, 4));
+        a->balance = money_of(res, r, 5);
+        a->available = money_of(res, r, 6);
+        a->minimum = money_of(res, r, 7);
+        a->overdraft = money_of(res, r, 8);
+        a->credit_normal = PQgetvalue(res, r, 9)[0] == 't';
+        snprintf(a->gl_code, sizeof a->gl_code, "%s", PQgetvalue(res, r, 10));
+    }
+    PQclear(res);
+    return LG_DB_OK;
+}
+
+/* Locks the originals of the batch's reversals (after the accounts, always in that order) and
+ * refreshes their status: a concurrent reversal may have committed since load_originals. */
+static lg_db_status relock_originals(PGconn *db, batch *b, char *err, size_t err_size)
+{
+    pg_array ids = {0};
+    PGresult *res;
+    lg_db_status st = LG_DB_OK;
+    if (b->n_originals == 0)
+        return LG_DB_OK;
+    for (size_t i = 0; i < b->n_originals; i++)
+        arr_add(&ids, b->originals[i].id);
+    res = PQexecParams(db,
+                       "SELECT id, status FROM transactions WHERE id = ANY($1::uuid[])"
+                       " ORDER BY id FOR UPDATE",
+                       1, NULL, (const char *[]){arr_done(&ids)}, NULL, NULL, 0);
+    if (PQresultStatus(res) != PGRES_TUPLES_OK) {
+        st = lg_db_classify(db, res);
+        snprintf(err, err_size, "locking reversal originals: %s", PQerrorMessage(db));
+    } else {
+        for (int r = 0; r < PQntuples(res); r++) {
+            original *o = find_original(b, PQgetvalue(res, r, 0));
+            if (o != NULL && o->found)
+                snprintf(o->status, sizeof o->status, "%s", PQgetvalue(res, r, 1));
+        }
+    }
+    PQclear(res);
+    arr_free(&ids);
+    return st;
+}
+
+static lg_db_status mark_recorded(PGconn *db, batch *b, char *err, size_t err_size)
+{
+    pg_array ids = {0};
+    PGresult *res;
+    lg_db_status st = LG_DB_OK;
+    for (size_t i = 0; i < b->n; i++)
+        arr_add(&ids, b->decisions[i].cmd->transaction_id);
+    res = PQexecParams(db, "SELECT id FROM transactions WHERE id = ANY($1::uuid[])", 1, NULL,
+                       (const char *[]){arr_done(&ids)}, NULL, NULL, 0);
+    if (PQresultStatus(res) != PGRES_TUPLES_OK) {
+        st = lg_db_classify(db, res);
+        snprintf(err, err_size, "finding recorded commands: %s", PQerrorMessage(db));
+        goto out;
+    }
+    for (size_t i = 0; i < b->n; i++) {
+        decision *d = &b->decisions[i];
+        for (int r = 0; r < PQntuples(res) && !d->skip; r++)
+            d->skip = strcmp(PQgetvalue(res, r, 0), d->cmd->transaction_id) == 0;
+        for (size_t j = 0; j < i && !d->skip; j++)
+            d->skip = strcmp(b->decisions[j].cmd->transaction_id, d->cmd->transaction_id) == 0;
+    }
+out:
+    PQclear(res);
+    arr_free(&ids);
+    return st;
+}
+
+static const char *ms_text(int64_t ms, char *buf, size_t size)
+{
+    snprintf(buf, size, "%lld.%03lld", (long long)(ms / 1000), (long long)(ms % 1000));
+    return buf;
+}
+
+/* Writes the batch's decisions with set-based statements. */
+static lg_db_status write_batch(PGconn *db, const char *tenant_id, batch *b, char *err,
+                                size_t err_size)
+{
+    enum { T_ID, T_TYPE, T_AMOUNT, T_CUR, T_FROM, T_TO, T_DESC, T_REF, T_STATUS, T_CODE,
+           T_REASON, T_ORIG, T_REVREASON, T_IDEM, T_BY, T_IP, T_DEV, T_AT, T_N };
+    enum { E_ID, E_TXN, E_ACCT, E_TYPE, E_AMOUNT, E_CUR, E_AFTER, E_CODE, E_DESC, E_N };
+    enum { A_ID, A_BAL, A_AVAIL, A_N };
+    pg_array t[T_N], e[E_N], a[A_N], rev = {0}, rev_reason = {0};
+    const char *params[T_N];
+    PGresult *res = NULL;
+    lg_db_status st = LG_DB_OK;
+    char money[LG_MONEY_STRLEN], at[32];
+    int n_txn = 0, n_entries = 0, n_accounts = 0;
+
+    memset(t, 0, sizeof t);
+    memset(e, 0, sizeof e);
+    memset(a, 0, sizeof a);
+    for (size_t i = 0; i < b->n; i++) {
+        decision *d = &b->decisions[i];
+        const lg_txn_command *c = d->cmd;
+        int64_t amount = c->amount_minor;
+        const char *currency = c->currency;
+        if (d->skip)
+            continue;
+        if (c->type == LG_TXN_REVERSAL && d->orig != NULL && d->orig->found) {
+            amount = d->orig->amount;
+            currency = d->orig->currency;
+        }
+        arr_add(&t[T_ID], c->transaction_id);
+        arr_add(&t[T_TYPE], lg_txn_type_name(c->type));
+        /* A reversal of an unknown transaction has no amount: record the least positive one
+         * so that the row satisfies amount > 0; it is FAILED and posts nothing. */
+        arr_add(&t[T_AMOUNT], lg_money_format(amount > 0 ? amount : 1, money, sizeof money));
+        arr_add(&t[T_CUR], currency != NULL && currency[0] != '\0' ? currency : "XXX");
+        arr_add(&t[T_FROM], d->from != NULL ? d->from->id : NULL);
+        arr_add(&t[T_TO], d->to != NULL ? d->to->id : NULL);
+        arr_add(&t[T_DESC], c->description);
+        arr_add(&t[T_REF], c->reference);
+        arr_add(&t[T_STATUS], d->failed ? "FAILED" : "COMPLETED");
+        arr_add(&t[T_CODE], d->failed ? d->failure_code : NULL);
+        arr_add(&t[T_REASON], d->failed ? d->failure_reason : NULL);
+        arr_add(&t[T_ORIG], c->original_transaction_id);
+        arr_add(&t[T_REVREASON], c->type == LG_TXN_REVERSAL ? c->reason : NULL);
+        arr_add(&t[T_IDEM], c->idempotency_key);
+        arr_add(&t[T_BY], c->requested_by);
+        arr_add(&t[T_IP], c->requested_by_ip);
+        arr_add(&t[T_DEV], c->requested_by_device);
+        arr_add(&t[T_AT], ms_text(c->accepted_at_ms, at, sizeof at));
+        n_txn++;
+        if (!d->failed && c->type == LG_TXN_REVERSAL) {
+            arr_add(&rev, d->orig->id);
+            arr_add(&rev_reason, c->reason);
+        }
+        for (size_t k = 0; !d->failed && k < d->n_legs; k++) {
+            leg *l = &d->legs[k];
+            char entry_id[LG_UUID_STRLEN], idx[24];
+            snprintf(idx, sizeof idx, "%zu", k);
+            lg_uuid_derive(entry_id,
+                           (const char *const[]){tenant_id, c->transaction_id, "entry", idx}, 4);
+            arr_add(&e[E_ID], entry_id);
+            arr_add(&e[E_TXN], c->transaction_id);
+            arr_add(&e[E_ACCT], l->acct->id);
+            arr_add(&e[E_TYPE], lg_entry_type_name(l->side));
+            arr_add(&e[E_AMOUNT], lg_money_format(l->amount, money, sizeof money));
+            arr_add(&e[E_CUR], l->acct->currency);
+            arr_add(&e[E_AFTER], lg_money_format(l->balance_after, money, sizeof money));
+            arr_add(&e[E_CODE], l->acct->gl_code);
+            arr_add(&e[E_DESC], c->description);
+            n_entries++;
+        }
+    }
+    for (size_t i = 0; i < b->n_accounts; i++) {
+        account *acc = &b->accounts[i];
+        if (!acc->touched)
+            continue;
+        arr_add(&a[A_ID], acc->id);
+        arr_add(&a[A_BAL], lg_money_format(acc->balance, money, sizeof money));
+        arr_add(&a[A_AVAIL], lg_money_format(acc->available, money, sizeof money));
+        n_accounts++;
+    }
+
+    if (n_txn > 0) {
+        for (int i = 0; i < T_N; i++)
+            params[i] = arr_done(&t[i]);
+        res = PQexecParams(
+            db,
+            "INSERT INTO transactions (id, transaction_ref, type, amount, currency,"
+            " from_account_id, to_account_id, description, reference, status, failure_code,"
+            " failure_reason, original_transaction_id, reversal_reason, idempotency_key,"
+            " created_by, created_by_ip, created_by_device, created_at, processed_at)"
+            " SELECT u.id, 'TXN-' || to_char(now() AT TIME ZONE 'UTC', 'YYYYMMDD') || '-' ||"
+            "   lpad(nextval('transaction_ref_seq')::text, 6, '0'), u.type, u.amount,"
+            "   u.currency, u.from_id, u.to_id, u.description, u.reference, u.status,"
+            "   u.code, u.reason, u.orig, u.revreason, u.idem, u.created_by, u.ip, u.device,"
+            "   to_timestamp(u.at), now()"
+            " FROM unnest($1::uuid[], $2::transaction_type[], $3::numeric[], $4::text[],"
+            "   $5::uuid[], $6::uuid[], $7::text[], $8::text[], $9::transaction_status[],"
+            "   $10::text[], $11::text[], $12::uuid[], $13::text[], $14::text[], $15::uuid[],"
+            "   $16::text[], $17::text[], $18::numeric[]) WITH ORDINALITY"
+            "   AS u(id, type, amount, currency, from_id, to_id, description, reference, status,"
+            "        code, reason, orig, revreason, idem, created_by, ip, device, at, ord)"
+            " ORDER BY u.ord",
+            T_N, NULL, params, NULL, NULL, 0);
+        if (PQresultStatus(res) != PGRES_COMMAND_OK) {
+            st = lg_db_classify(db, res);
+            snprintf(err, err_size, "recording transactions: %s", PQerrorMessage(db));
+            goto out;
+        }
+        PQclear(res);
+        res = NULL;
+    }
+    if (n_entries > 0) {
+        for (int i = 0; i < E_N; i++)
+            params[i] = arr_done(&e[i]);
+        res = PQexecParams(
+            db,
+            "INSERT INTO ledger_entries (id, transaction_id, account_id, entry_type, amount,"
+            " currency, balance_after, account_code, description)"
+            " SELECT u.id, u.txn, u.acct, u.type, u.amount, u.currency, u.after, u.code, u.descr"
+            " FROM unnest($1::uuid[], $2::uuid[], $3::uuid[], $4::entry_type[], $5::numeric[],"
+            "   $6::text[], $7::numeric[], $8::text[], $9::text[]) WITH ORDINALITY"
+            "   AS u(id, txn, acct, type, amount, currency, after, code, descr, ord)"
+            " ORDER BY u.ord",
+            E_N, NULL, params, NULL, NULL, 0);
+        if (PQresultStatus(res) != PGRES_COMMAND_OK) {
+            st = lg_db_classify(db, res);
+            snprintf(err, err_size, "recording ledger entries: %s", PQerrorMessage(db));
+            goto out;
+        }
+        PQclear(res);
+        res = NULL;
+    }
+    if (n_accounts > 0) {
+        for (int i = 0; i < A_N; i++)
+            params[i] = arr_done(&a[i]);
+        res = PQexecParams(db,
+                           "UPDATE accounts SET balance = u.balance, available_balance = u.avail"
+                           " FROM unnest($1::uuid[], $2::numeric[], $3::numeric[])"
+                           "   AS u(id, balance, avail) WHERE accounts.id = u.id",
+                           A_N, NULL, params, NULL, NULL, 0);
+        if (PQresultStatus(res) != PGRES_COMMAND_OK) {
+            st = lg_db_classify(db, res);
+            snprintf(err, err_size, "updating balances: %s", PQerrorMessage(db));
+            goto out;
+        }
+        PQclear(res);
+        res = NULL;
+    }
+    if (rev.n > 0) {
+        params[0] = arr_done(&rev);
+        params[1] = arr_done(&rev_reason);
+        res = PQexecParams(db,
+                           "UPDATE transactions SET status = 'REVERSED', reversed_at = now(),"
+                           " reversal_reason = u.reason"
+                           " FROM unnest($1::uuid[], $2::text[]) AS u(id, reason)"
+                           " WHERE transactions.id = u.id AND transactions.status = 'COMPLETED'",
+                           2, NULL, params, NULL, NULL, 0);
+        if (PQresultStatus(res) != PGRES_COMMAND_OK) {
+            st = lg_db_classify(db, res);
+            snprintf(err, err_size, "marking reversed transactions: %s", PQerrorMessage(db));
+            goto out;
+        }
+    }
+out:
+    PQclear(res);
+    for (int i = 0; i < T_N; i++)
+        arr_free(&t[i]);
+    for (int i = 0; i < E_N; i++)
+        arr_free(&e[i]);
+    for (int i = 0; i < A_N; i++)
+        arr_free(&a[i]);
+    arr_free(&rev);
+    arr_free(&rev_reason);
+    return st;
+}
+
+static lg_db_status rollback(PGconn *db, lg_db_status st)
+{
+    PGresult *res = PQexec(db, "ROLLBACK");
+    PQclear(res);
+    return st;
+}
+
+lg_db_status wk_apply_batch(PGconn *db, const char *tenant_id, lg_txn_command *const *cmds,
+                            size_t n, const char *force_failure_code,
+                            const char *force_failure_reason, char *err, size_t err_size)
+{
+    batch b;
+    pg_array numbers = {0}, ids = {0}, currencies = {0};
+    lg_db_status st;
+    PGresult *res;
+
+    memset(&b, 0, sizeof b);
+    b.n = n;
+    b.decisions = calloc(n, sizeof *b.decisions);
+    if (b.decisions == NULL) {
+        snprintf(err, err_size, "out of memory");
+        return LG_DB_FATAL;
+    }
+    for (size_t i = 0; i < n; i++) {
+        const lg_txn_command *c = cmds[i];
+        b.decisions[i].cmd = c;
+        if (c->from_account != NULL)
+            arr_add(&numbers, c->from_account);
+        if (c->to_account != NULL)
+            arr_add(&numbers, c->to_account);
+        if (c->currency != NULL)
+            arr_add(&currencies, c->currency);
+    }
+    res = PQexec(db, "BEGIN");
+    st = lg_db_classify(db, res);
+    PQclear(res);
+    if (st != LG_DB_OK) {
+        snprintf(err, err_size, "BEGIN: %s", PQerrorMessage(db));
+        goto out;
+    }
+    if ((st = load_originals(db, &b, &ids, err, err_size)) != LG_DB_OK)
+        goto fail;
+    for (size_t i = 0; i < b.n_originals; i++)
+        if (b.originals[i].found)
+            arr_add(&currencies, b.originals[i].currency);
+    if ((st = lock_accounts(db, &b, &numbers, &ids, &currencies, err, err_size)) != LG_DB_OK ||
+        (st = relock_originals(db, &b, err, err_size)) != LG_DB_OK ||
+        (st = mark_recorded(db, &b, err, err_size)) != LG_DB_OK)
+        goto fail;
+    for (size_t i = 0; i < n; i++) {
+        decision *d = &b.decisions[i];
+        if (d->skip)
+            continue;
+        if (d->cmd->type == LG_TXN_REVERSAL && d->cmd->original_transaction_id != NULL) {
+            original *o = find_original(&b, d->cmd->original_transaction_id);
+            if (o != NULL && !o->found)
+                original_from_batch(&b, i, o);
+        }
+        decide(&b, d, force_failure_code, force_failure_reason);
+    }
+    if ((st = write_batch(db, tenant_id, &b, err, err_size)) != LG_DB_OK)
+        goto fail;
+    res = PQexec(db, "COMMIT");
+    st = lg_db_classify(db, res);
+    PQclear(res);
+    if (st != LG_DB_OK) {
+        /* A failed COMMIT left nothing behind; a lost connection during COMMIT may have
+         * committed: either way redoing the batch is safe (recorded commands are skipped). */
+        snprintf(err, err_size, "COMMIT: %s", PQerrorMessage(db));
+        st = LG_DB_RETRY;
+    }
+    goto out;
+fail:
+    rollback(db, st);
+out:
+    arr_free(&numbers);
+    arr_free(&ids);
+    arr_free(&currencies);
+    batch_free(&b);
+    return st;
+}
+
+lg_db_status wk_record_processing_error(PGconn *db, const char *tenant_id,
+                                        lg_txn_command *cmd, const char *detail, char *err,
+                                        size_t err_size)
+{
+    char reason[256];
+    snprintf(reason, sizeof reason, "the command could not be processed: %s", detail);
+    return wk_apply_batch(db, tenant_id, (lg_txn_command *const[]){cmd}, 1,
+                          "PROCESSING_ERROR", reason, err, err_size);
+}
+
+static int64_t ms_of(const PGresult *res, int row, int col)
+{
+    return PQgetisnull(res, row, col) ? 0 : strtoll(PQgetvalue(res, row, col), NULL, 10);
+}
+
+static char *text_or_null(const PGresult *res, int row, int col)
+{
+    return PQgetisnull(res, row, col) ? NULL : strdup(PQgetvalue(res, row, col));
+}
+
+lg_db_status wk_load_outcomes(PGconn *db, const char *tenant_id, lg_txn_command *const *cmds,
+                              size_t n, wk_outcome *out, char *err, size_t err_size)
+{
+    pg_array ids = {0};
+    PGresult *t = NULL, *e = NULL;
+    lg_db_status st = LG_DB_OK;
+    const char *param;
+
+    memset(out, 0, n * sizeof *out);
+    for (size_t i = 0; i < n; i++)
+        arr_add(&ids, cmds[i]->transaction_id);
+    param = arr_done(&ids);
+    /* One snapshot for both reads. */
+    PQclear(PQexec(db, "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY"));
+    t = PQexecParams(db,
+                     "SELECT id, transaction_ref, type, status, failure_code, failure_reason,"
+                     " (extract(epoch FROM processed_at) * 1000)::bigint"
+                     " FROM transactions WHERE id = ANY($1::uuid[])",
+                     1, NULL, &param, NULL, NULL, 0);
+    if (PQresultStatus(t) != PGRES_TUPLES_OK)
+        goto db_error;
+    e = PQexecParams(db,
+                     "SELECT e.id, e.transaction_id, e.account_id, a.account_number, e.entry_type,"
+                     " e.amount::text, e.currency, e.balance_after::text, e.account_code,"
+                     " e.description, (extract(epoch FROM e.created_at) * 1000)::bigint"
+                     " FROM ledger_entries e JOIN accounts a ON a.id = e.account_id"
+                     " WHERE e.transaction_id = ANY($1::uuid[]) ORDER BY e.entry_seq",
+                     1, NULL, &param, NULL, NULL, 0);
+    if (PQresultStatus(e) != PGRES_TUPLES_OK)
+        goto db_error;
+    PQclear(PQexec(db, "COMMIT"));
+
+    for (size_t i = 0; i < n; i++) {
+        wk_outcome *o = &out[i];
+        const char *txn_id = cmds[i]->transaction_id;
+        int row = -1;
+        size_t k = 0;
+        for (int r = 0; r < PQntuples(t) && row < 0; r++)
+            if (strcmp(PQgetvalue(t, r, 0), txn_id) == 0)
+                row = r;
+        if (row < 0)
+            continue;
+        {
+            char event_id[LG_UUID_STRLEN];
+            const char *status = PQgetvalue(t, row, 3);
+            lg_uuid_derive(event_id, (const char *const[]){tenant_id, txn_id, "result"}, 3);
+            o->result.event_id = strdup(event_id);
+            o->result.tenant_id = strdup(tenant_id);
+            o->result.transaction_id = strdup(txn_id);
+            o->result.transaction_ref = text_or_null(t, row, 1);
+            o->result.type = (lg_txn_type)lg_txn_type_from_name(PQgetvalue(t, row, 2));
+            o->result.status = strcmp(status, "FAILED") == 0     ? LG_RESULT_FAILED
+                               : strcmp(status, "REVERSED") == 0 ? LG_RESULT_REVERSED
+                                                                 : LG_RESULT_COMPLETED;
+            o->result.failure_code = text_or_null(t, row, 4);
+            o->result.failure_reason = text_or_null(t, row, 5);
+            o->result.processed_at_ms = ms_of(t, row, 6);
+        }
+        for (int r = 0; r < PQntuples(e); r++)
+            if (strcmp(PQgetvalue(e, r, 1), txn_id) == 0)
+                o->n_entries++;
+        if (o->n_entries == 0)
+            continue;
+        o->entries = calloc(o->n_entries, sizeof *o->entries);
+        if (o->entries == NULL) {
+            o->n_entries = 0;
+            snprintf(err, err_size, "out of memory");
+            st = LG_DB_FATAL;
+            goto out;
+        }
+        for (int r = 0; r < PQntuples(e); r++) {
+            lg_ledger_event *ev;
+            if (strcmp(PQgetvalue(e, r, 1), txn_id) != 0)
+                continue;
+            ev = &o->entries[k++];
+            ev->event_id = strdup(PQgetvalue(e, r, 0));
+            ev->tenant_id = strdup(tenant_id);
+            ev->entry_id = strdup(PQgetvalue(e, r, 0));
+            ev->transaction_id = strdup(txn_id);
+            ev->account_id = strdup(PQgetvalue(e, r, 2));
+            ev->account_number = strdup(PQgetvalue(e, r, 3));
+            ev->entry_type =
+                strcmp(PQgetvalue(e, r, 4), "DEBIT") == 0 ? LG_ENTRY_DEBIT : LG_ENTRY_CREDIT;
+            ev->amount_minor = money_of(e, r, 5);
+            ev->currency = strdup(PQgetvalue(e, r, 6));
+            ev->balance_after_minor = money_of(e, r, 7);
+            ev->account_code = strdup(PQgetvalue(e, r, 8));
+            ev->description = text_or_null(e, r, 9);
+            ev->created_at_ms = ms_of(e, r, 10);
+        }
+    }
+    goto out;
+db_error:
+    st = lg_db_classify(db, PQresultStatus(t) != PGRES_TUPLES_OK ? t : e);
+    if (st == LG_DB_OK)
+        st = LG_DB_RETRY;
+    snprintf(err, err_size, "reading outcomes: %s", PQerrorMessage(db));
+    PQclear(PQexec(db, "ROLLBACK"));
+out:
+    PQclear(t);
+    PQclear(e);
+    arr_free(&ids);
+    return st;
+}
+
+void wk_outcomes_free(wk_outcome *out, size_t n)
+{
+    for (size_t i = 0; out != NULL && i < n; i++) {
+        lg_avro_free_result(&out[i].result);
+        for (size_t k = 0; k < out[i].n_entries; k++)
+            lg_avro_free_ledger(&out[i].entries[k]);
+        free(out[i].entries);
+        out[i].entries = NULL;
+        out[i].n_entries = 0;
+    }
+}

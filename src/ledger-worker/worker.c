@@ -1,0 +1,573 @@
+/*
+ * The worker's exactly-once protocol.
+ *
+ *   poll a batch of commands (many messages, several partitions)
+ *   decode; send what cannot be decoded or routed to the DLQ
+ *   per tenant: apply the tenant's commands in one PostgreSQL transaction and COMMIT
+ *               (commands already recorded are skipped: a redelivery changes nothing)
+ *   per tenant: read back what the database recorded for every command of the batch
+ *   one Kafka transaction: the TransactionResult and LedgerEntryEvents of every command, the
+ *               DLQ copies, and the consumed offsets (send_offsets_to_transaction); COMMIT
+ *
+ * Killed between the PostgreSQL COMMIT and the Kafka COMMIT, the Kafka transaction aborts (or
+ * never began), so read_committed consumers see none of its events and the offsets stay where
+ * they were: the next owner of the partitions gets the same commands, finds them recorded, and
+ * emits their recorded outcome - with the same deterministic event ids - in a transaction of its
+ * own. Offsets therefore only ever move together with the events, after the database commit.
+ *
+ * A zombie (a worker that overran max.poll.interval.ms) is fenced by Kafka through the consumer
+ * group metadata passed with its offsets; its PostgreSQL writes are harmless because a command
+ * is recorded at most once (primary key on the transaction id, checked under the accounts' row
+ * locks).
+ *
+ * When the Kafka transaction cannot commit, the worker aborts it and rewinds its partitions to
+ * the batch's first offsets, so the batch is processed again (and found recorded).
+ */
+#include "worker.h"
+
+#include "lg_avro.h"
+#include "lg_db.h"
+#include "lg_kafka.h"
+#include "lg_log.h"
+#include "postings.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#define MAX_TENANTS_PER_BATCH 256
+#define DB_ATTEMPTS 5
+
+typedef struct {
+    rd_kafka_message_t *msg;
+    lg_txn_command cmd;
+    int decoded;
+    char dlq_reason[256]; /* non-empty: goes to the DLQ */
+    int tenant;           /* index into the batch's tenant groups, -1 when none */
+} wk_item;
+
+typedef struct {
+    lg_tenant tenant;
+    size_t *items; /* indexes into the batch, in partition order */
+    size_t n;
+} wk_group;
+
+typedef struct {
+    const wk_config *cfg;
+    rd_kafka_t *consumer;
+    rd_kafka_t *producer;
+} wk_state;
+
+static void sleep_ms(int ms)
+{
+    struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
+    nanosleep(&ts, NULL);
+}
+
+static void rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
+                         rd_kafka_topic_partition_list_t *parts, void *opaque)
+{
+    (void)opaque;
+    /* Batches are processed between polls, so nothing is in flight when partitions move. */
+    if (err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS) {
+        lg_log_info("assigned %d partition(s)", parts->cnt);
+        rd_kafka_assign(rk, parts);
+    } else {
+        lg_log_info("revoked %d partition(s)", parts->cnt);
+        rd_kafka_assign(rk, NULL);
+    }
+}
+
+static rd_kafka_t *producer_new(const wk_config *cfg)
+{
+    char err[512];
+    rd_kafka_conf_t *conf = lg_kafka_txn_producer_conf(cfg->brokers, cfg->transactional_id, err,
+                                                       sizeof err);
+    rd_kafka_t *rk;
+    rd_kafka_error_t *e;
+    if (conf == NULL) {
+        lg_log_error("producer configuration: %s", err);
+        return NULL;
+    }
+    rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, err, sizeof err);
+    if (rk == NULL) {
+        rd_kafka_conf_destroy(conf);
+        lg_log_error("creating the producer: %s", err);
+        return NULL;
+    }
+    /* Fences any earlier producer with this transactional id and aborts its open transaction. */
+    for (int attempt = 0; attempt < 30; attempt++) {
+        e = rd_kafka_init_transactions(rk, 10000);
+        if (e == NULL)
+            return rk;
+        lg_log_warn("init_transactions: %s", rd_kafka_error_string(e));
+        if (!rd_kafka_error_is_retriable(e)) {
+            rd_kafka_error_destroy(e);
+            break;
+        }
+        rd_kafka_error_destroy(e);
+        sleep_ms(1000);
+    }
+    rd_kafka_destroy(rk);
+    return NULL;
+}
+
+/* Gathers up to batch_max messages: waits up to 500 ms for the first, then batch_wait_ms more. */
+static size_t poll_batch(wk_state *s, rd_kafka_message_t **msgs, volatile sig_atomic_t *stop)
+{
+    size_t n = 0;
+    struct timespec start, now;
+    long waited_ms = 0;
+    while (n < (size_t)s->cfg->batch_max && !*stop) {
+        int timeout = n == 0 ? 500 : (int)(s->cfg->batch_wait_ms - waited_ms);
+        rd_kafka_message_t *m;
+        if (n > 0 && timeout <= 0)
+            break;
+        m = rd_kafka_consumer_poll(s->consumer, timeout);
+        if (n == 0)
+            clock_gettime(CLOCK_MONOTONIC, &start);
+        if (m == NULL) {
+            if (n == 0)
+                return 0;
+            break;
+        }
+        if (m->err != RD_KAFKA_RESP_ERR_NO_ERROR) {
+            if (m->err != RD_KAFKA_RESP_ERR__PARTITION_EOF)
+                lg_log_warn("consumer: %s", rd_kafka_message_errstr(m));
+            rd_kafka_message_destroy(m);
+            continue;
+        }
+        msgs[n++] = m;
+        clock_gettime(CLOCK_MONOTONIC, &now);
+        waited_ms = (now.tv_sec - start.tv_sec) * 1000 + (now.tv_nsec - start.tv_nsec) / 1000000;
+    }
+    return n;
+}
+
+/* Finds the tenant of a key "<tenant_id>:..." */
+static int tenant_of(wk_state *s, wk_group *groups, size_t *n_groups, const lg_txn_command *cmd,
+                     char *reason, size_t reason_size)
+{
+    char err[512];
+    lg_tenant t;
+    int found;
+    for (size_t g = 0; g < *n_groups; g++)
+        if (strcmp(groups[g].tenant.id, cmd->tenant_id) == 0)
+            return (int)g;
+    for (int attempt = 0;; attempt++) {
+        found = lg_router_lookup(s->cfg->router, cmd->tenant_id, NULL, &t, err, sizeof err);
+        if (found >= 0)
+            break;
+        /* The master database is unreachable: nothing can be routed; wait for it. */
+        lg_log_error("routing: %s (attempt %d)", err, attempt + 1);
+        sleep_ms(attempt < 10 ? 200 * (attempt + 1) : 2000);
+    }
+    if (found == 0) {
+        snprintf(reason, reason_size, "unknown tenant %s", cmd->tenant_id);
+        return -1;
+    }
+    if (*n_groups == MAX_TENANTS_PER_BATCH) {
+        snprintf(reason, reason_size, "too many tenants in one batch");
+        return -2;
+    }
+    groups[*n_groups].tenant = t;
+    groups[*n_groups].n = 0;
+    return (int)(*n_groups)++;
+}
+
+/* Applies one tenant's commands, retrying what PostgreSQL says may be retried. On a fatal
+ * error, falls back to one command at a time, recording a command that cannot be applied at all
+ * as FAILED (PROCESSING_ERROR) or, when even that fails, sending it to the DLQ. */
+static int apply_group(wk_state *s, wk_group *g, wk_item *items, volatile sig_atomic_t *stop)
+{
+    char err[1024];
+    lg_txn_command **cmds = calloc(g->n, sizeof *cmds);
+    const char *force_code = NULL, *force_reason = NULL;
+    int rc = -1;
+
+    if (cmds == NULL)
+        return -1;
+    for (size_t i = 0; i < g->n; i++)
+        cmds[i] = &items[g->items[i]].cmd;
+    if (g->tenant.status == LG_TENANT_SUSPENDED) {
+        force_code = "TENANT_SUSPENDED";
+        force_reason = "the bank's tenant is suspended; no transaction is applied";
+    } else if (g->tenant.status != LG_TENANT_ACTIVE) {
+        force_code = "TENANT_NOT_ACTIVE";
+        force_reason = "the bank's tenant is not active; no transaction is applied";
+    }
+    for (int attempt = 0; !*stop || attempt < DB_ATTEMPTS; attempt++) {
+        PGconn *db = lg_router_acquire(s->cfg->router, g->tenant.id, s->cfg->db_wait_ms, err,
+                                       sizeof err);
+        lg_db_status st;
+        if (db == NULL) {
+            lg_log_kv(LG_LOG_ERROR, (const char *[]){"tenant", g->tenant.slug, NULL}, "%s", err);
+            sleep_ms(attempt < 10 ? 100 * (attempt + 1) : 2000);
+            continue;
+        }
+        st = wk_apply_batch(db, g->tenant.id, cmds, g->n, force_code, force_reason, err,
+                            sizeof err);
+        lg_router_release(s->cfg->router, g->tenant.id, db, st != LG_DB_OK);
+        if (st == LG_DB_OK) {
+            rc = 0;
+            break;
+        }
+        lg_log_kv(LG_LOG_WARN, (const char *[]){"tenant", g->tenant.slug, NULL},
+                  "applying %zu command(s): %s", g->n, err);
+        if (st == LG_DB_FATAL || attempt + 1 >= DB_ATTEMPTS * 4) {
+            /* One command at a time, so one bad command cannot hold the others back. */
+            rc = 0;
+            for (size_t i = 0; i < g->n; i++) {
+                PGconn *one = lg_router_acquire(s->cfg->router, g->tenant.id, s->cfg->db_wait_ms,
+                                                err, sizeof err);
+                if (one == NULL) {
+                    rc = -1;
+                    break;
+                }
+                st = wk_apply_batch(one, g->tenant.id, &cmds[i], 1, force_code, force_reason,
+                                    err, sizeof err);
+                if (st == LG_DB_FATAL) {
+                    lg_log_kv(LG_LOG_ERROR,
+                              (const char *[]){"tenant", g->tenant.slug, "transaction_id",
+                                               cmds[i]->transaction_id, NULL},
+                              "cannot apply a command: %s", err);
+                    st = wk_record_processing_error(one, g->tenant.id, cmds[i], "internal error",
+                                                    err, sizeof err);
+                    if (st == LG_DB_FATAL)
+                        snprintf(items[g->items[i]].dlq_reason,
+                                 sizeof items[g->items[i]].dlq_reason,
+                                 "cannot be recorded in the tenant database");
+                }
+                lg_router_release(s->cfg->router, g->tenant.id, one, st != LG_DB_OK);
+                if (st == LG_DB_RETRY) {
+                    rc = -1;
+                    break;
+                }
+            }
+            if (rc == 0)
+                break;
+        }
+        sleep_ms(attempt < 10 ? 50 * (attempt + 1) : 1000);
+    }
+    free(cmds);
+    return rc;
+}
+
+static int produce(rd_kafka_t *p, const char *topic, const char *key, void *payload, size_t len,
+                   const char *reason)
+{
+    rd_kafka_resp_err_t e;
+    if (reason != NULL)
+        e = rd_kafka_producev(p, RD_KAFKA_V_TOPIC(topic), RD_KAFKA_V_KEY(key, strlen(key)),
+                              RD_KAFKA_V_VALUE(payload, len), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
+                              RD_KAFKA_V_HEADER("dlq-reason", reason, -1), RD_KAFKA_V_END);
+    else
+        e = rd_kafka_producev(p, RD_KAFKA_V_TOPIC(topic), RD_KAFKA_V_KEY(key, strlen(key)),
+                              RD_KAFKA_V_VALUE(payload, len), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_FREE),
+                              RD_KAFKA_V_END);
+    if (e != RD_KAFKA_RESP_ERR_NO_ERROR) {
+        lg_log_error("producing to %s: %s", topic, rd_kafka_err2str(e));
+        if (reason == NULL)
+            free(payload);
+        return -1;
+    }
+    return 0;
+}
+
+static int emit_outcome(rd_kafka_t *p, const wk_outcome *o)
+{
+    char key[2 * LG_UUID_STRLEN + 2], err[256];
+    void *buf = NULL;
+    size_t len = 0;
+    if (o->result.transaction_id == NULL)
+        return 0;
+    for (size_t k = 0; k < o->n_entries; k++) {
+        const lg_ledger_event *ev = &o->entries[k];
+        snprintf(key, sizeof key, "%s:%s", ev->tenant_id, ev->account_id);
+        if (lg_avro_encode_ledger(ev, &buf, &len, err, sizeof err) != 0) {
+            lg_log_error("encoding a ledger event: %s", err);
+            return -1;
+        }
+        if (produce(p, LG_TOPIC_LEDGER, key, buf, len, NULL) != 0)
+            return -1;
+    }
+    snprintf(key, sizeof key, "%s:%s", o->result.tenant_id, o->result.transaction_id);
+    if (lg_avro_encode_result(&o->result, &buf, &len, err, sizeof err) != 0) {
+        lg_log_error("encoding a result: %s", err);
+        return -1;
+    }
+    return produce(p, LG_TOPIC_RESULTS, key, buf, len, NULL);
+}
+
+/* The offsets to commit: one past the last message of each partition in the batch. */
+static rd_kafka_topic_partition_list_t *batch_offsets(rd_kafka_message_t **msgs, size_t n,
+                                                      int first)
+{
+    rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new((int)n);
+    for (size_t i = 0; i < n; i++) {
+        const char *topic = rd_kafka_topic_name(msgs[i]->rkt);
+        rd_kafka_topic_partition_t *tp =
+            rd_kafka_topic_partition_list_find(l, topic, msgs[i]->partition);
+        if (tp == NULL) {
+            tp = rd_kafka_topic_partition_list_add(l, topic, msgs[i]->partition);
+            tp->offset = first ? msgs[i]->offset : msgs[i]->offset + 1;
+        } else if (!first && msgs[i]->offset + 1 > tp->offset) {
+            tp->offset = msgs[i]->offset + 1;
+        } else if (first && msgs[i]->offset < tp->offset) {
+            tp->offset = msgs[i]->offset;
+        }
+    }
+    return l;
+}
+
+/* Commits the events and offsets in one Kafka transaction. Returns 0, or -1 when the batch
+ * must be processed again (after the caller rewinds). *fatal is set when the producer must be
+ * replaced. */
+static int kafka_commit(wk_state *s, rd_kafka_message_t **msgs, size_t n, wk_item *items,
+                        wk_outcome *outcomes, int *fatal)
+{
+    rd_kafka_error_t *e;
+    rd_kafka_consumer_group_metadata_t *cgmd;
+    rd_kafka_topic_partition_list_t *offsets;
+    *fatal = 0;
+
+    e = rd_kafka_begin_transaction(s->producer);
+    if (e != NULL)
+        goto fail;
+    for (size_t i = 0; i < n; i++) {
+        wk_item *it = &items[i];
+        if (it->dlq_reason[0] != '\0') {
+            const void *key = it->msg->key;
+            if (rd_kafka_producev(s->producer, RD_KAFKA_V_TOPIC(LG_TOPIC_DLQ),
+                                  RD_KAFKA_V_KEY(key, it->msg->key_len),
+                                  RD_KAFKA_V_VALUE(it->msg->payload, it->msg->len),
+                                  RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
+                                  RD_KAFKA_V_HEADER("dlq-reason", it->dlq_reason, -1),
+                                  RD_KAFKA_V_HEADER("dlq-source-topic",
+                                                    rd_kafka_topic_name(it->msg->rkt), -1),
+                                  RD_KAFKA_V_END) != RD_KAFKA_RESP_ERR_NO_ERROR)
+                goto abort;
+            lg_log_warn("sent a command to %s: %s", LG_TOPIC_DLQ, it->dlq_reason);
+            continue;
+        }
+        if (it->decoded && emit_outcome(s->producer, &outcomes[i]) != 0)
+            goto abort;
+    }
+    offsets = batch_offsets(msgs, n, 0);
+    cgmd = rd_kafka_consumer_group_metadata(s->consumer);
+    e = rd_kafka_send_offsets_to_transaction(s->producer, offsets, cgmd, -1);
+    rd_kafka_consumer_group_metadata_destroy(cgmd);
+    rd_kafka_topic_partition_list_destroy(offsets);
+    if (e != NULL)
+        goto fail;
+    for (int attempt = 0; attempt < 10; attempt++) {
+        e = rd_kafka_commit_transaction(s->producer, -1);
+        if (e == NULL)
+            return 0;
+        if (!rd_kafka_error_is_retriable(e))
+            goto fail;
+        rd_kafka_error_destroy(e);
+    }
+    return -1;
+fail:
+    lg_log_warn("Kafka transaction: %s", rd_kafka_error_string(e));
+    *fatal = rd_kafka_error_is_fatal(e);
+    rd_kafka_error_destroy(e);
+abort:
+    if (!*fatal) {
+        e = rd_kafka_abort_transaction(s->producer, -1);
+        if (e != NULL) {
+            lg_log_warn("abort_transaction: %s", rd_kafka_error_string(e));
+            *fatal = 1;
+            rd_kafka_error_destroy(e);
+        }
+    }
+    return -1;
+}
+
+static void rewind_batch(wk_state *s, rd_kafka_message_t **msgs, size_t n)
+{
+    rd_kafka_topic_partition_list_t *l = batch_offsets(msgs, n, 1);
+    rd_kafka_error_t *e = rd_kafka_seek_partitions(s->consumer, l, 10000);
+    if (e != NULL) {
+        lg_log_warn("rewinding: %s", rd_kafka_error_string(e));
+        rd_kafka_error_destroy(e);
+    }
+    rd_kafka_topic_partition_list_destroy(l);
+}
+
+static int process_batch(wk_state *s, rd_kafka_message_t **msgs, size_t n,
+                         volatile sig_atomic_t *stop)
+{
+    wk_item *items = calloc(n, sizeof *items);
+    wk_group *groups = calloc(MAX_TENANTS_PER_BATCH, sizeof *groups);
+    wk_outcome *outcomes = calloc(n, sizeof *outcomes);
+    size_t n_groups = 0;
+    int rc = -1, fatal = 0;
+    char err[512];
+
+    if (items == NULL || groups == NULL || outcomes == NULL)
+        goto out;
+    for (size_t i = 0; i < n; i++) {
+        wk_item *it = &items[i];
+        it->msg = msgs[i];
+        it->tenant = -1;
+        if (lg_avro_decode_command(it->msg->payload, it->msg->len, &it->cmd, err, sizeof err) !=
+            0) {
+            snprintf(it->dlq_reason, sizeof it->dlq_reason, "undecodable: %.200s", err);
+            continue;
+        }
+        it->decoded = 1;
+        it->tenant = tenant_of(s, groups, &n_groups, &it->cmd, it->dlq_reason,
+                               sizeof it->dlq_reason);
+        if (it->tenant == -2)
+            goto out;
+        if (it->tenant < 0)
+            continue;
+        if (groups[it->tenant].items == NULL)
+            groups[it->tenant].items = calloc(n, sizeof(size_t));
+        if (groups[it->tenant].items == NULL)
+            goto out;
+        groups[it->tenant].items[groups[it->tenant].n++] = i;
+    }
+    for (size_t g = 0; g < n_groups; g++) {
+        lg_txn_command **cmds;
+        wk_outcome *group_out;
+        lg_db_status st = LG_DB_RETRY;
+        if (groups[g].tenant.status == LG_TENANT_INACTIVE) {
+            /* Gone from routing: its database may no longer exist. */
+            for (size_t k = 0; k < groups[g].n; k++)
+                snprintf(items[groups[g].items[k]].dlq_reason, sizeof items[0].dlq_reason,
+                         "tenant %s is inactive", groups[g].tenant.slug);
+            continue;
+        }
+        if (apply_group(s, &groups[g], items, stop) != 0)
+            goto out;
+        cmds = calloc(groups[g].n, sizeof *cmds);
+        group_out = calloc(groups[g].n, sizeof *group_out);
+        if (cmds == NULL || group_out == NULL) {
+            free(cmds);
+            free(group_out);
+            goto out;
+        }
+        for (size_t k = 0; k < groups[g].n; k++)
+            cmds[k] = &items[groups[g].items[k]].cmd;
+        for (int attempt = 0; attempt < 50 && st != LG_DB_OK; attempt++) {
+            PGconn *db = lg_router_acquire(s->cfg->router, groups[g].tenant.id,
+                                           s->cfg->db_wait_ms, err, sizeof err);
+            if (db != NULL) {
+                st = wk_load_outcomes(db, groups[g].tenant.id, cmds, groups[g].n, group_out, err,
+                                      sizeof err);
+                lg_router_release(s->cfg->router, groups[g].tenant.id, db, st != LG_DB_OK);
+            }
+            if (st != LG_DB_OK) {
+                wk_outcomes_free(group_out, groups[g].n);
+                lg_log_warn("reading outcomes of tenant %s: %s", groups[g].tenant.slug, err);
+                sleep_ms(200);
+            }
+        }
+        for (size_t k = 0; k < groups[g].n; k++)
+            outcomes[groups[g].items[k]] = group_out[k];
+        free(group_out);
+        free(cmds);
+        if (st != LG_DB_OK)
+            goto out;
+    }
+    if (kafka_commit(s, msgs, n, items, outcomes, &fatal) == 0) {
+        rc = 0;
+        goto out;
+    }
+out:
+    if (rc != 0) {
+        rewind_batch(s, msgs, n);
+        if (fatal) {
+            lg_log_warn("replacing the transactional producer after a fatal error");
+            rd_kafka_destroy(s->producer);
+            s->producer = producer_new(s->cfg);
+        }
+    }
+    for (size_t i = 0; items != NULL && i < n; i++) {
+        lg_avro_free_command(&items[i].cmd);
+        wk_outcomes_free(&outcomes[i], 1);
+    }
+    for (size_t g = 0; groups != NULL && g < n_groups; g++)
+        free(groups[g].items);
+    free(outcomes);
+    free(groups);
+    free(items);
+    return s->producer == NULL ? -2 : rc;
+}
+
+int wk_run(const wk_config *cfg, volatile sig_atomic_t *stop)
+{
+    char err[512];
+    rd_kafka_conf_t *conf;
+    rd_kafka_topic_partition_list_t *topics;
+    rd_kafka_message_t **msgs = calloc((size_t)cfg->batch_max, sizeof *msgs);
+    wk_state s;
+    int rc = -1;
+    unsigned long batches = 0, commands = 0;
+
+    memset(&s, 0, sizeof s);
+    s.cfg = cfg;
+    if (msgs == NULL)
+        return -1;
+    conf = lg_kafka_consumer_conf(cfg->brokers, cfg->group_id, err, sizeof err);
+    if (conf == NULL) {
+        lg_log_error("consumer configuration: %s", err);
+        goto out;
+    }
+    rd_kafka_conf_set_rebalance_cb(conf, rebalance_cb);
+    s.consumer = rd_kafka_new(RD_KAFKA_CONSUMER, conf, err, sizeof err);
+    if (s.consumer == NULL) {
+        rd_kafka_conf_destroy(conf);
+        lg_log_error("creating the consumer: %s", err);
+        goto out;
+    }
+    rd_kafka_poll_set_consumer(s.consumer);
+    s.producer = producer_new(cfg);
+    if (s.producer == NULL)
+        goto out;
+    topics = rd_kafka_topic_partition_list_new(1);
+    rd_kafka_topic_partition_list_add(topics, LG_TOPIC_COMMANDS, RD_KAFKA_PARTITION_UA);
+    if (rd_kafka_subscribe(s.consumer, topics) != RD_KAFKA_RESP_ERR_NO_ERROR) {
+        rd_kafka_topic_partition_list_destroy(topics);
+        lg_log_error("cannot subscribe to %s", LG_TOPIC_COMMANDS);
+        goto out;
+    }
+    rd_kafka_topic_partition_list_destroy(topics);
+    lg_log_info("ledger-worker consuming %s as group %s (transactional id %s)", LG_TOPIC_COMMANDS,
+                cfg->group_id, cfg->transactional_id);
+
+    while (!*stop) {
+        size_t n = poll_batch(&s, msgs, stop);
+        int r;
+        if (n == 0)
+            continue;
+        r = process_batch(&s, msgs, n, stop);
+        for (size_t i = 0; i < n; i++)
+            rd_kafka_message_destroy(msgs[i]);
+        if (r == -2) {
+            lg_log_error("no transactional producer can be created; stopping");
+            goto out;
+        }
+        if (r == 0) {
+            batches++;
+            commands += n;
+        }
+    }
+    lg_log_info("stopping after %lu batch(es), %lu command(s)", batches, commands);
+    rc = 0;
+out:
+    if (s.consumer != NULL) {
+        rd_kafka_consumer_close(s.consumer); /* leaves the group */
+        rd_kafka_destroy(s.consumer);
+    }
+    if (s.producer != NULL)
+        rd_kafka_destroy(s.producer);
+    free(msgs);
+    return rc;
+}

@@ -1,0 +1,54 @@
+/*
+ * ledgerctl: the operator's tool. Each cmd_*.c file holds one family of commands; they share the
+ * option parser and the connections below. Output: results on stdout (one value per line, so
+ * scripts can capture them), everything for people on stderr. Exit 0 on success, 1 on a failure
+ * of the operation, 2 on a usage error.
+ */
+#ifndef LEDGERCTL_CTL_H
+#define LEDGERCTL_CTL_H
+
+#include "lg_crypto.h"
+#include "lg_tenant.h"
+
+#include <libpq-fe.h>
+
+#define CTL_OK 0
+#define CTL_FAIL 1
+#define CTL_USAGE 2
+
+/* --name value options of one command. */
+typedef struct {
+    const char *name;  /* without the dashes */
+    const char *value; /* NULL when not given */
+    int is_flag;       /* takes no value; value becomes "1" when present */
+} ctl_opt;
+
+/* Parses argv (after the command words) into opts. Returns 0, or -1 after printing the error. */
+int ctl_parse(int argc, char **argv, ctl_opt *opts);
+/* The value of an option, or NULL. */
+const char *ctl_get(const ctl_opt *opts, const char *name);
+/* Prints "ledgerctl: <message>" to stderr. */
+void ctl_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/* Connections from LEDGER_MASTER_DSN and the keyring from LEDGER_MASTER_KEY_FILE; NULL after an
+ * error message. */
+PGconn *ctl_master(void);
+lg_keyring *ctl_keyring(void);
+/* A connection to a tenant's database, as the tenant's own role; fills *t. NULL after an error. */
+PGconn *ctl_tenant_db(PGconn *master, const lg_keyring *kr, const char *slug, lg_tenant *t);
+/* Writes a TenantAuditLog row; metadata is a JSON text or NULL. */
+int ctl_tenant_audit(PGconn *master, const char *tenant_id, const char *action,
+                     const char *metadata);
+/* The operator's name for audit rows ($LEDGER_OPERATOR, else $USER, else "ledgerctl"). */
+const char *ctl_operator(void);
+
+int cmd_keys(int argc, char **argv);
+int cmd_init(int argc, char **argv);
+int cmd_migrate(int argc, char **argv);
+int cmd_tenant(int argc, char **argv);
+int cmd_apikey(int argc, char **argv);
+int cmd_customer(int argc, char **argv);
+int cmd_account(int argc, char **argv);
+int cmd_verify(int argc, char **argv);
+
+#endif

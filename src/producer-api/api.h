@@ -1,0 +1,77 @@
+/*
+ * producer-api internals. The server (api_server.c) owns libmicrohttpd and the Kafka producer;
+ * routes (api_routes.c) parse, authorise and answer; auth (api_auth.c) turns a credential into
+ * a caller. Data flows one way: HTTP -> validation -> Kafka or PostgreSQL -> response.
+ */
+#ifndef LG_API_H
+#define LG_API_H
+
+#include "lg_crypto.h"
+#include "lg_problem.h"
+#include "lg_tenant.h"
+
+#include <jansson.h>
+#include <librdkafka/rdkafka.h>
+#include <microhttpd.h>
+#include <pthread.h>
+#include <stddef.h>
+
+#define API_MAX_BODY (64 * 1024)
+
+typedef struct {
+    lg_router *router;
+    lg_keyring *keyring;
+    rd_kafka_t *producer;
+    int db_wait_ms;
+} api_server;
+
+/* Who is calling: resolved from the credential, cross-checked with the tenant headers. */
+typedef struct {
+    lg_tenant tenant;
+    char user_id[LG_UUID_STRLEN];
+    char role[16];
+    char key_id[LG_UUID_STRLEN];
+} api_caller;
+
+/* One HTTP request, from its first byte to its completion. */
+typedef struct {
+    struct MHD_Connection *connection;
+    api_server *server;
+    char method[8];
+    char url[256];
+    char request_id[LG_UUID_STRLEN + 28];
+    char *body;
+    size_t body_len;
+    int body_too_large;
+    int suspended;
+    /* The answer, once known. */
+    int status;
+    char *response_body; /* malloc'd */
+    const char *content_type;
+    char location[128];
+    int retry_after; /* seconds, 0 for none */
+    pthread_mutex_t lock;
+} api_request;
+
+/* Sets the answer of r (takes ownership of body). */
+void api_respond(api_request *r, int status, char *body, const char *content_type);
+/* Answers with a problem+json body. */
+void api_respond_problem(api_request *r, const lg_problem *p);
+/* Answers with a JSON value (stolen). */
+void api_respond_json(api_request *r, int status, json_t *value);
+
+/* Handles a complete request: either answers it (r->status set) or suspends it until a
+ * Kafka delivery report answers it. */
+void api_route(api_request *r);
+
+/* Produces a command; on return the request is suspended and the delivery report answers it. */
+void api_produce_command(api_request *r, const char *key, void *payload, size_t len,
+                         const char *transaction_id, const char *traceparent);
+
+/* Authenticates the request. Returns 0 and fills *caller, or -1 with *p set (401/403/503). */
+int api_authenticate(api_request *r, api_caller *caller, lg_problem *p);
+
+/* A request header, or NULL. */
+const char *api_header(api_request *r, const char *name);
+
+#endif

@@ -1,0 +1,258 @@
+/*
+ * The HTTP side of producer-api: libmicrohttpd with a small thread pool. A POST that produces a
+ * command suspends its connection before producing; the delivery report (served by the producer
+ * poll thread) writes the answer and resumes the connection, so `202` leaves only once Kafka
+ * holds the command with acks=all, and no HTTP thread ever waits on Kafka.
+ */
+#include "api.h"
+
+#include "lg_log.h"
+#include "lg_kafka.h"
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+const char *api_header(api_request *r, const char *name)
+{
+    return MHD_lookup_connection_value(r->connection, MHD_HEADER_KIND, name);
+}
+
+void api_respond(api_request *r, int status, char *body, const char *content_type)
+{
+    free(r->response_body);
+    r->status = status;
+    r->response_body = body;
+    r->content_type = content_type;
+}
+
+void api_respond_problem(api_request *r, const lg_problem *p)
+{
+    api_respond(r, p->status, lg_problem_json(p, r->url), "application/problem+json");
+}
+
+void api_respond_json(api_request *r, int status, json_t *value)
+{
+    char *text = json_dumps(value, JSON_COMPACT | JSON_PRESERVE_ORDER);
+    json_decref(value);
+    api_respond(r, status, text, "application/json");
+}
+
+/* The delivery report: the command is in Kafka (202) or it is not known to be (503). */
+static void delivery_report(rd_kafka_t *rk, const rd_kafka_message_t *msg, void *opaque)
+{
+    api_request *r = msg->_private;
+    (void)rk;
+    (void)opaque;
+    if (r == NULL)
+        return;
+    pthread_mutex_lock(&r->lock);
+    if (msg->err == RD_KAFKA_RESP_ERR_NO_ERROR &&
+        rd_kafka_message_status(msg) == RD_KAFKA_MSG_STATUS_PERSISTED) {
+        /* api_produce_command left the 202 body ready; keep it. */
+        r->status = MHD_HTTP_ACCEPTED;
+    } else {
+        lg_problem p;
+        int possibly = rd_kafka_message_status(msg) == RD_KAFKA_MSG_STATUS_POSSIBLY_PERSISTED;
+        lg_log_kv(LG_LOG_WARN, (const char *[]){"request_id", r->request_id, NULL},
+                  "command not acknowledged by Kafka: %s%s", rd_kafka_err2str(msg->err),
+                  possibly ? " (possibly persisted)" : "");
+        lg_problem_set(&p, 503, "/problems/broker-unavailable", "Service unavailable", NULL,
+                       possibly ? "Kafka did not confirm the command; it may or may not have "
+                                  "been accepted. Retry with the same Idempotency-Key."
+                                : "Kafka did not accept the command; nothing was recorded. "
+                                  "Retry later.");
+        api_respond_problem(r, &p);
+        r->location[0] = '\0';
+        r->retry_after = 1;
+    }
+    MHD_resume_connection(r->connection);
+    pthread_mutex_unlock(&r->lock);
+}
+
+void api_produce_command(api_request *r, const char *key, void *payload, size_t len,
+                         const char *transaction_id, const char *traceparent)
+{
+    rd_kafka_resp_err_t err;
+    rd_kafka_headers_t *headers;
+    json_t *accepted = json_pack("{s:s, s:s, s:{s:s}}", "id", transaction_id, "status", "PENDING",
+                                 "links", "self", r->location);
+    pthread_mutex_lock(&r->lock);
+    /* The 202 body is ready before the report arrives; the report decides whether it is sent. */
+    api_respond_json(r, MHD_HTTP_ACCEPTED, accepted);
+    r->status = 0;
+    MHD_suspend_connection(r->connection);
+    r->suspended = 1;
+    headers = rd_kafka_headers_new(2);
+    rd_kafka_header_add(headers, "request-id", -1, r->request_id, -1);
+    if (traceparent != NULL)
+        rd_kafka_header_add(headers, "traceparent", -1, traceparent, -1);
+    err = rd_kafka_producev(r->server->producer, RD_KAFKA_V_TOPIC(LG_TOPIC_COMMANDS),
+                            RD_KAFKA_V_KEY(key, strlen(key)), RD_KAFKA_V_VALUE(payload, len),
+                            RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_FREE),
+                            RD_KAFKA_V_HEADERS(headers), RD_KAFKA_V_OPAQUE(r), RD_KAFKA_V_END);
+    if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
+        rd_kafka_headers_destroy(headers); /* owned by librdkafka only on success */
+        lg_problem p;
+        free(payload);
+        lg_problem_set(&p, 503, "/problems/broker-unavailable", "Service unavailable", NULL,
+                       "the command could not be queued for Kafka (%s); nothing was recorded",
+                       rd_kafka_err2str(err));
+        api_respond_problem(r, &p);
+        r->location[0] = '\0';
+        r->retry_after = 1;
+        MHD_resume_connection(r->connection);
+    }
+    pthread_mutex_unlock(&r->lock);
+}
+
+static enum MHD_Result queue_answer(api_request *r)
+{
+    struct MHD_Response *resp;
+    enum MHD_Result ret;
+    const char *body = r->response_body != NULL ? r->response_body : "";
+    resp = MHD_create_response_from_buffer(strlen(body), (void *)(uintptr_t)body,
+                                           MHD_RESPMEM_MUST_COPY);
+    if (resp == NULL)
+        return MHD_NO;
+    if (r->content_type != NULL)
+        MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, r->content_type);
+    MHD_add_response_header(resp, "X-Request-Id", r->request_id);
+    if (r->location[0] != '\0' && r->status == MHD_HTTP_ACCEPTED)
+        MHD_add_response_header(resp, MHD_HTTP_HEADER_LOCATION, r->location);
+    if (r->retry_after > 0) {
+        char s[16];
+        snprintf(s, sizeof s, "%d", r->retry_after);
+        MHD_add_response_header(resp, MHD_HTTP_HEADER_RETRY_AFTER, s);
+    }
+    ret = MHD_queue_response(r->connection, (unsigned int)r->status, resp);
+    MHD_destroy_response(resp);
+    return ret;
+}
+
+static enum MHD_Result on_request(void *cls, struct MHD_Connection *connection, const char *url,
+                                  const char *method, const char *version,
+                                  const char *upload_data, size_t *upload_data_size,
+                                  void **con_cls)
+{
+    api_server *server = cls;
+    api_request *r = *con_cls;
+    (void)version;
+
+    if (r == NULL) {
+        const char *rid;
+        r = calloc(1, sizeof *r);
+        if (r == NULL)
+            return MHD_NO;
+        r->connection = connection;
+        r->server = server;
+        pthread_mutex_init(&r->lock, NULL);
+        snprintf(r->method, sizeof r->method, "%s", method);
+        snprintf(r->url, sizeof r->url, "%s", url);
+        rid = MHD_lookup_connection_value(connection, MHD_HEADER_KIND, "X-Request-Id");
+        if (rid != NULL && strlen(rid) > 0 && strlen(rid) < sizeof r->request_id &&
+            strspn(rid, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_.") ==
+                strlen(rid))
+            snprintf(r->request_id, sizeof r->request_id, "%s", rid);
+        else
+            lg_uuid_random(r->request_id);
+        *con_cls = r;
+        return MHD_YES;
+    }
+    if (*upload_data_size > 0) {
+        if (r->body_len + *upload_data_size > API_MAX_BODY) {
+            r->body_too_large = 1;
+        } else {
+            char *nb = realloc(r->body, r->body_len + *upload_data_size + 1);
+            if (nb == NULL)
+                return MHD_NO;
+            r->body = nb;
+            memcpy(r->body + r->body_len, upload_data, *upload_data_size);
+            r->body_len += *upload_data_size;
+            r->body[r->body_len] = '\0';
+        }
+        *upload_data_size = 0;
+        return MHD_YES;
+    }
+    if (r->suspended) {
+        /* Resumed by the delivery report: the answer is set. */
+        enum MHD_Result ret;
+        pthread_mutex_lock(&r->lock);
+        ret = queue_answer(r);
+        pthread_mutex_unlock(&r->lock);
+        return ret;
+    }
+    if (r->body_too_large) {
+        lg_problem p;
+        lg_problem_set(&p, 413, "/problems/body-too-large", "Request body too large", NULL,
+                       "the body is larger than %d bytes", API_MAX_BODY);
+        api_respond_problem(r, &p);
+    } else {
+        api_route(r);
+    }
+    if (r->suspended)
+        return MHD_YES;
+    return queue_answer(r);
+}
+
+static void on_completed(void *cls, struct MHD_Connection *connection, void **con_cls,
+                         enum MHD_RequestTerminationCode toe)
+{
+    api_request *r = *con_cls;
+    (void)cls;
+    (void)connection;
+    (void)toe;
+    if (r == NULL)
+        return;
+    if (r->status != 0)
+        lg_log_kv(LG_LOG_DEBUG, (const char *[]){"request_id", r->request_id, NULL},
+                  "%s %s -> %d", r->method, r->url, r->status);
+    free(r->body);
+    free(r->response_body);
+    pthread_mutex_destroy(&r->lock);
+    free(r);
+    *con_cls = NULL;
+}
+
+rd_kafka_t *api_producer_new(const char *brokers, char *err, size_t err_size);
+rd_kafka_t *api_producer_new(const char *brokers, char *err, size_t err_size)
+{
+    rd_kafka_conf_t *conf = lg_kafka_producer_conf(brokers, err, err_size);
+    rd_kafka_t *rk;
+    if (conf == NULL)
+        return NULL;
+    rd_kafka_conf_set_dr_msg_cb(conf, delivery_report);
+    rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, err, err_size);
+    if (rk == NULL)
+        rd_kafka_conf_destroy(conf);
+    return rk;
+}
+
+struct MHD_Daemon *api_daemon_start(api_server *server, const char *host, unsigned short port,
+                                    unsigned int threads, char *err, size_t err_size);
+struct MHD_Daemon *api_daemon_start(api_server *server, const char *host, unsigned short port,
+                                    unsigned int threads, char *err, size_t err_size)
+{
+    struct sockaddr_in addr;
+    struct MHD_Daemon *d;
+    memset(&addr, 0, sizeof addr);
+    addr.sin_family = AF_INET;
+    addr.sin_port = htons(port);
+    if (inet_pton(AF_INET, host, &addr.sin_addr) != 1) {
+        snprintf(err, err_size, "LEDGER_API_LISTEN: \"%s\" is not an IPv4 address", host);
+        return NULL;
+    }
+    d = MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL |
+                             MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG,
+                         port, NULL, NULL, on_request, server, MHD_OPTION_SOCK_ADDR, &addr,
+                         MHD_OPTION_THREAD_POOL_SIZE, threads, MHD_OPTION_CONNECTION_TIMEOUT,
+                         (unsigned int)30, MHD_OPTION_CONNECTION_LIMIT, (unsigned int)10000,
+                         MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)(128 * 1024),
+                         MHD_OPTION_NOTIFY_COMPLETED, on_completed, NULL, MHD_OPTION_END);
+    if (d == NULL)
+        snprintf(err, err_size, "cannot listen on %s:%u", host, port);
+    return d;
+}

@@ -1,0 +1,111 @@
+/* producer-api: accepts transaction commands over HTTP and publishes them to Kafka. */
+#include "api.h"
+
+#include "lg_avro.h"
+#include "lg_config.h"
+#include "lg_log.h"
+
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+rd_kafka_t *api_producer_new(const char *brokers, char *err, size_t err_size);
+struct MHD_Daemon *api_daemon_start(api_server *server, const char *host, unsigned short port,
+                                    unsigned int threads, char *err, size_t err_size);
+
+static volatile int poll_stop; /* set once, read by the poll thread */
+
+/* Serves delivery reports: they answer the suspended requests. */
+static void *poll_thread(void *arg)
+{
+    rd_kafka_t *rk = arg;
+    while (!poll_stop)
+        rd_kafka_poll(rk, 100);
+    return NULL;
+}
+
+int main(void)
+{
+    char err[512], host[64];
+    const char *listen, *colon, *brokers, *master_dsn, *key_file;
+    long port, threads, pool_size, db_wait;
+    api_server server;
+    struct MHD_Daemon *daemon = NULL;
+    pthread_t poller;
+    int rc = 1;
+
+    sigset_t stop_signals;
+    int sig = 0;
+
+    memset(&server, 0, sizeof server);
+    lg_log_init("producer-api");
+    signal(SIGPIPE, SIG_IGN);
+    /* Every thread inherits this mask, so SIGTERM and SIGINT reach only the sigwait below. */
+    sigemptyset(&stop_signals);
+    sigaddset(&stop_signals, SIGTERM);
+    sigaddset(&stop_signals, SIGINT);
+    pthread_sigmask(SIG_BLOCK, &stop_signals, NULL);
+    if (lg_crypto_init() != 0 || lg_avro_init(err, sizeof err) != 0) {
+        lg_log_error("cannot initialise: %s", err);
+        return 1;
+    }
+    listen = lg_config_str("LEDGER_API_LISTEN", "127.0.0.1:8080");
+    brokers = lg_config_str("LEDGER_KAFKA_BROKERS", "127.0.0.1:9092");
+    master_dsn = lg_config_require("LEDGER_MASTER_DSN", err, sizeof err);
+    key_file = master_dsn != NULL ? lg_config_require("LEDGER_MASTER_KEY_FILE", err, sizeof err)
+                                  : NULL;
+    if (master_dsn == NULL || key_file == NULL ||
+        lg_config_int("LEDGER_API_THREADS", 4, 1, 64, &threads, err, sizeof err) != 0 ||
+        lg_config_int("LEDGER_DB_POOL_PER_TENANT", 4, 1, 100, &pool_size, err, sizeof err) != 0 ||
+        lg_config_int("LEDGER_DB_WAIT_MS", 2000, 1, 60000, &db_wait, err, sizeof err) != 0) {
+        lg_log_error("configuration: %s", err);
+        goto out;
+    }
+    colon = strrchr(listen, ':');
+    port = colon != NULL ? strtol(colon + 1, NULL, 10) : 0;
+    if (colon == NULL || port <= 0 || port > 65535 || (size_t)(colon - listen) >= sizeof host) {
+        lg_log_error("configuration: LEDGER_API_LISTEN must be host:port, not \"%s\"", listen);
+        goto out;
+    }
+    snprintf(host, sizeof host, "%.*s", (int)(colon - listen), listen);
+    server.db_wait_ms = (int)db_wait;
+    server.keyring = lg_keyring_load(key_file, err, sizeof err);
+    if (server.keyring == NULL ||
+        (server.router = lg_router_new(master_dsn, server.keyring, (int)pool_size, err,
+                                       sizeof err)) == NULL ||
+        (server.producer = api_producer_new(brokers, err, sizeof err)) == NULL) {
+        lg_log_error("start-up: %s", err);
+        goto out;
+    }
+    pthread_create(&poller, NULL, poll_thread, server.producer);
+    daemon = api_daemon_start(&server, host, (unsigned short)port, (unsigned int)threads, err,
+                              sizeof err);
+    if (daemon == NULL) {
+        lg_log_error("start-up: %s", err);
+        poll_stop = 1;
+        pthread_join(poller, NULL);
+        goto out;
+    }
+    lg_log_info("producer-api listening on %s, Kafka %s", listen, brokers);
+    sigwait(&stop_signals, &sig);
+
+    /* Stop taking connections, let Kafka answer what is in flight, then stop. */
+    lg_log_info("stopping: flushing in-flight commands");
+    MHD_quiesce_daemon(daemon);
+    rd_kafka_flush(server.producer, 15000);
+    poll_stop = 1;
+    pthread_join(poller, NULL);
+    rd_kafka_poll(server.producer, 0);
+    MHD_stop_daemon(daemon);
+    rc = 0;
+out:
+    if (server.producer != NULL)
+        rd_kafka_destroy(server.producer);
+    lg_router_free(server.router);
+    lg_keyring_free(server.keyring);
+    lg_avro_shutdown();
+    lg_log_info("producer-api stopped");
+    return rc;
+}
