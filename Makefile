@@ -1,0 +1,33 @@
+# Thin entry points; the work is done by the scripts in scripts/ (see their headers).
+#   make            release build in build/
+#   make up / down  the local stack (PostgreSQL, Kafka, API, worker) with data in var/up
+#   make test       sanitizer build + unit tests + integration tests on a fresh var/test stack
+#   make deps       install the Debian packages and the Kafka jars (idempotent)
+.DEFAULT_GOAL := build
+.PHONY: build up down test deps clean format
+
+build:
+	scripts/build.sh release
+
+up:
+	scripts/up.sh
+
+down:
+	scripts/down.sh
+
+test:
+	scripts/test.sh
+
+deps:
+	scripts/install-deps.sh
+
+# Build trees only: var/ holds the stack's data and the Kafka jars, which `clean` must not lose.
+clean:
+	rm -rf build build-asan
+
+format:
+	@if command -v clang-format >/dev/null; then \
+	  find src tests \( -name '*.c' -o -name '*.h' \) -print0 | xargs -0 -r clang-format -i; \
+	else \
+	  echo "clang-format not installed; nothing done"; \
+	fi

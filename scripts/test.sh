@@ -1,0 +1,76 @@
+#!/usr/bin/env bash
+# shellcheck source-path=SCRIPTDIR
+# scripts/test.sh (make test, and CI through .ci/run):
+#   1. sanitizer build in build-asan/ and the unit tests (no services needed);
+#   2. a fresh test stack in var/test: two PostgreSQL servers, Kafka, the API and the worker,
+#      all from build-asan/, on ports that do not collide with `make up`;
+#   3. the integration tests against it.
+# Whatever happens, the trap stops every service it started, then fails the run if a
+# sanitizer complained in the API's or worker's log. Exits with ctest's status otherwise.
+set -euo pipefail
+export LEDGER_STACK=test
+source "$(dirname "$0")/env.sh"
+export LEDGER_BUILD="$ROOT/build-asan"
+S="$ROOT/scripts"
+CTL="$LEDGER_BUILD/ledgerctl"
+t0=$SECONDS
+
+# Exported for everything below (unit tests, ledgerctl, api, worker): report leaks, and make
+# any ASan/UBSan finding fatal so that it cannot scroll by unnoticed.
+export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1
+export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
+
+# ctest's --no-tests=error: a label that matches nothing is a failure, not a silent pass.
+CTEST=(ctest --test-dir "$ROOT/build-asan" --output-on-failure --no-tests=error)
+
+stop_all() {
+  "$S/app.sh" stop worker || true
+  "$S/app.sh" stop api || true
+  "$S/kafka.sh" stop || true
+  "$S/pg.sh" stop second || true
+  "$S/pg.sh" stop main || true
+}
+
+finish() {
+  local rc=$?
+  set +e
+  trap - EXIT
+  log "stopping the test stack"
+  stop_all
+  # After the stop: leaks are reported when the programs exit.
+  if compgen -G "$LEDGER_VAR/logs/*.log" >/dev/null &&
+    grep -nE 'ERROR: (AddressSanitizer|LeakSanitizer)|runtime error:' "$LEDGER_VAR"/logs/*.log; then
+    log "FAILED: sanitizer reports in $LEDGER_VAR/logs (above)"
+    ((rc != 0)) || rc=1
+  fi
+  log "$( ((rc == 0)) && echo passed || echo "FAILED (exit $rc)") in $((SECONDS - t0))s"
+  exit "$rc"
+}
+trap finish EXIT
+# ^C or a kill: exit through the same trap, so the servers are stopped then too.
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+"$S/install-deps.sh"
+"$S/build.sh" asan
+
+"${CTEST[@]}" -L unit
+
+# A fresh state each run. A previous run that was killed may have left servers running on
+# var/test: stop them before their data goes. var/kafka-libs is outside var/test and stays.
+stop_all 2>/dev/null
+rm -rf "$LEDGER_VAR"
+
+"$S/pg.sh" start main
+"$S/pg.sh" start second
+"$S/kafka.sh" start
+source "$S/stack-env.sh"
+
+(umask 077 && "$CTL" keys generate --file "$LEDGER_MASTER_KEY_FILE")
+"$CTL" init
+"$CTL" migrate
+
+"$S/app.sh" start api
+"$S/app.sh" start worker
+
+"${CTEST[@]}" -L integration
