@@ -26,10 +26,11 @@ static void log_cb(const rd_kafka_t *rk, int level, const char *fac, const char 
         lg_log_warn("kafka %s: %s", fac, buf);
 }
 
-/* LEDGER_KAFKA_LINGER_MS=5 -> linger.ms=5. LEDGER_KAFKA_BROKERS is not a property. */
+/* LEDGER_RDKAFKA_LINGER_MS=5 -> linger.ms=5 (a prefix of its own, so that the scripts'
+ * LEDGER_KAFKA_* settings are never mistaken for librdkafka properties). */
 static int apply_env_overrides(rd_kafka_conf_t *conf, char *err, size_t err_size)
 {
-    static const char prefix[] = "LEDGER_KAFKA_";
+    static const char prefix[] = "LEDGER_RDKAFKA_";
     for (char **e = environ; *e != NULL; e++) {
         char name[128];
         const char *eq = strchr(*e, '=');
@@ -37,7 +38,7 @@ static int apply_env_overrides(rd_kafka_conf_t *conf, char *err, size_t err_size
         if (strncmp(*e, prefix, sizeof prefix - 1) != 0 || eq == NULL)
             continue;
         n = (size_t)(eq - *e) - (sizeof prefix - 1);
-        if (n == 0 || n >= sizeof name || strncmp(*e, "LEDGER_KAFKA_BROKERS=", 21) == 0)
+        if (n == 0 || n >= sizeof name)
             continue;
         for (size_t i = 0; i < n; i++) {
             char c = (*e)[sizeof prefix - 1 + i];

@@ -1,7 +1,7 @@
 /*
  * Kafka configuration shared by the programs: topic names, and librdkafka configurations built
- * from LEDGER_KAFKA_BROKERS plus any LEDGER_KAFKA_<PROPERTY> override (dots as underscores,
- * e.g. LEDGER_KAFKA_LINGER_MS=5).
+ * from LEDGER_KAFKA_BROKERS plus any LEDGER_RDKAFKA_<PROPERTY> override (dots as underscores,
+ * e.g. LEDGER_RDKAFKA_LINGER_MS=5).
  */
 #ifndef LG_KAFKA_H
 #define LG_KAFKA_H
