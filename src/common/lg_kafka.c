@@ -109,7 +109,9 @@ rd_kafka_conf_t *lg_kafka_txn_producer_conf(const char *brokers, const char *tra
         "enable.idempotence", "true",
         "linger.ms", "1",
         "compression.type", "lz4",
-        "transaction.timeout.ms", "60000",
+        /* A killed worker's open transaction blocks read_committed readers and the next owner's
+         * offset fetch until it times out (or the instance restarts): keep it short. */
+        "transaction.timeout.ms", "10000",
         NULL};
     return base_conf(brokers, pairs, err, err_size);
 }

@@ -12,6 +12,7 @@
 #include "lg_db.h"
 #include "lg_validate.h"
 
+#include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -360,14 +361,62 @@ static int tenant_list(void)
     return CTL_OK;
 }
 
+/* suspend, activate, deactivate: the lifecycle after provisioning, each written to the audit
+ * log. A suspended tenant's API is closed and its queued commands fail; an inactive one is gone
+ * from routing. */
+static int tenant_set_status(int argc, char **argv, const char *status, const char *action)
+{
+    ctl_opt opts[] = {{"slug", NULL, 0}, {"reason", NULL, 0}, {NULL, NULL, 0}};
+    char err[512];
+    PGconn *master;
+    PGresult *res;
+    json_t *meta;
+    char *meta_text;
+    int rc = CTL_FAIL;
+    if (ctl_parse(argc, argv, opts) != 0 || ctl_get(opts, "slug") == NULL) {
+        ctl_error("usage: ledgerctl tenant %s --slug S [--reason TEXT]", argv[-1]);
+        return CTL_USAGE;
+    }
+    master = ctl_master();
+    if (master == NULL)
+        return CTL_FAIL;
+    res = lg_db_query(master,
+                      "UPDATE tenants SET status = $2::tenant_status WHERE slug = $1"
+                      " AND status IN ('ACTIVE', 'SUSPENDED') RETURNING id",
+                      2, (const char *[]){ctl_get(opts, "slug"), status}, err, sizeof err);
+    if (res == NULL) {
+        ctl_error("%s", err);
+    } else if (PQntuples(res) == 0) {
+        ctl_error("no ACTIVE or SUSPENDED tenant with slug \"%s\"", ctl_get(opts, "slug"));
+    } else {
+        meta = json_pack("{s:s?}", "reason", ctl_get(opts, "reason"));
+        meta_text = json_dumps(meta, JSON_COMPACT);
+        if (ctl_tenant_audit(master, PQgetvalue(res, 0, 0), action, meta_text) == 0) {
+            fprintf(stderr, "tenant %s is %s\n", ctl_get(opts, "slug"), status);
+            rc = CTL_OK;
+        }
+        free(meta_text);
+        json_decref(meta);
+    }
+    PQclear(res);
+    PQfinish(master);
+    return rc;
+}
+
 int cmd_tenant(int argc, char **argv)
 {
+    if (argc >= 1 && strcmp(argv[0], "suspend") == 0)
+        return tenant_set_status(argc - 1, argv + 1, "SUSPENDED", "SUSPENDED");
+    if (argc >= 1 && strcmp(argv[0], "activate") == 0)
+        return tenant_set_status(argc - 1, argv + 1, "ACTIVE", "ACTIVATED");
+    if (argc >= 1 && strcmp(argv[0], "deactivate") == 0)
+        return tenant_set_status(argc - 1, argv + 1, "INACTIVE", "DEACTIVATED");
     if (argc >= 1 && strcmp(argv[0], "create") == 0)
         return tenant_create(argc - 1, argv + 1);
     if (argc >= 1 && strcmp(argv[0], "show") == 0)
         return tenant_show(argc - 1, argv + 1);
     if (argc >= 1 && strcmp(argv[0], "list") == 0)
         return tenant_list();
-    ctl_error("usage: ledgerctl tenant create|show|list ...");
+    ctl_error("usage: ledgerctl tenant create|show|list|suspend|activate|deactivate ...");
     return CTL_USAGE;
 }

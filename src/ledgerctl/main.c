@@ -22,6 +22,8 @@ static const char usage[] =
     "                [--admin-dsn DSN]  create, provision and activate a tenant\n"
     "  tenant show --slug S             print a tenant (exit 1 when unknown)\n"
     "  tenant list                      list tenants\n"
+    "  tenant suspend|activate|deactivate --slug S [--reason TEXT]\n"
+    "                                   change a tenant's status (audited)\n"
     "  apikey create --tenant S --name N [--role TELLER]\n"
     "                                   issue an API key (printed once, stored hashed)\n"
     "  customer create --tenant S --first-name F --last-name L --email E\n"
