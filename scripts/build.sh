@@ -14,7 +14,7 @@ case "${1:-release}" in
     cmake --build build -j"$JOBS"
     ;;
   asan)
-    cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=Debug -DLEDGER_SANITIZE=ON
+    cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=Debug -DLEDGER_SANITIZE=ON -DLEDGER_FAULT_INJECTION=ON
     cmake --build build-asan -j"$JOBS"
     ;;
   *)

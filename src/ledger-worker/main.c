@@ -22,7 +22,7 @@ int main(void)
 {
     char err[512], host[128], txn_id[256];
     const char *master_dsn, *key_file, *instance;
-    long batch_max, batch_wait, pool, db_wait;
+    long batch_max, batch_wait, pool, db_wait, purge_interval;
     wk_config cfg;
     lg_keyring *kr = NULL;
     struct sigaction sa;
@@ -43,7 +43,9 @@ int main(void)
         lg_config_int("LEDGER_WORKER_BATCH_WAIT_MS", 5, 0, 1000, &batch_wait, err, sizeof err) !=
             0 ||
         lg_config_int("LEDGER_DB_POOL_PER_TENANT", 2, 1, 100, &pool, err, sizeof err) != 0 ||
-        lg_config_int("LEDGER_DB_WAIT_MS", 5000, 1, 60000, &db_wait, err, sizeof err) != 0) {
+        lg_config_int("LEDGER_DB_WAIT_MS", 5000, 1, 60000, &db_wait, err, sizeof err) != 0 ||
+        lg_config_int("LEDGER_WORKER_PURGE_INTERVAL_S", 600, 1, 86400, &purge_interval, err,
+                      sizeof err) != 0) {
         lg_log_error("configuration: %s", err);
         goto out;
     }
@@ -62,6 +64,7 @@ int main(void)
     cfg.batch_max = (int)batch_max;
     cfg.batch_wait_ms = (int)batch_wait;
     cfg.db_wait_ms = (int)db_wait;
+    cfg.purge_interval_s = (int)purge_interval;
     kr = lg_keyring_load(key_file, err, sizeof err);
     if (kr == NULL ||
         (cfg.router = lg_router_new(master_dsn, kr, (int)pool, err, sizeof err)) == NULL) {

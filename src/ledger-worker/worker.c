@@ -501,8 +501,50 @@ out:
     return s->producer == NULL ? -2 : rc;
 }
 
+/* Idempotency records live 24 hours (expires_at), then go: one DELETE per ACTIVE tenant, in
+ * slices so that a large backlog never holds locks for long. */
+static void purge_idempotency_records(wk_state *s)
+{
+    char err[512];
+    PGconn *m = lg_router_acquire_master(s->cfg->router, s->cfg->db_wait_ms, err, sizeof err);
+    PGresult *tenants;
+    long purged = 0;
+    if (m == NULL) {
+        lg_log_warn("purging idempotency records: %s", err);
+        return;
+    }
+    tenants = lg_db_query(m, "SELECT id FROM tenants WHERE status = 'ACTIVE'", 0, NULL, err,
+                          sizeof err);
+    lg_router_release_master(s->cfg->router, m, tenants == NULL);
+    for (int i = 0; tenants != NULL && i < PQntuples(tenants); i++) {
+        const char *id = PQgetvalue(tenants, i, 0);
+        PGconn *db = lg_router_acquire(s->cfg->router, id, s->cfg->db_wait_ms, err, sizeof err);
+        PGresult *res = NULL;
+        int n = 0;
+        do {
+            PQclear(res);
+            res = db == NULL ? NULL
+                             : lg_db_query(db,
+                                           "DELETE FROM idempotency_records WHERE ctid IN ("
+                                           " SELECT ctid FROM idempotency_records"
+                                           " WHERE expires_at < now() LIMIT 5000)",
+                                           0, NULL, err, sizeof err);
+            n = res != NULL ? (int)strtol(PQcmdTuples(res), NULL, 10) : 0;
+            purged += n;
+        } while (n == 5000);
+        if (res == NULL)
+            lg_log_warn("purging idempotency records of tenant %s: %s", id, err);
+        PQclear(res);
+        lg_router_release(s->cfg->router, id, db, res == NULL);
+    }
+    PQclear(tenants);
+    if (purged > 0)
+        lg_log_info("purged %ld expired idempotency record(s)", purged);
+}
+
 int wk_run(const wk_config *cfg, volatile sig_atomic_t *stop)
 {
+    time_t last_purge = 0;
     char err[512];
     rd_kafka_conf_t *conf;
     rd_kafka_topic_partition_list_t *topics;
@@ -543,8 +585,13 @@ int wk_run(const wk_config *cfg, volatile sig_atomic_t *stop)
                 cfg->group_id, cfg->transactional_id);
 
     while (!*stop) {
-        size_t n = poll_batch(&s, msgs, stop);
+        size_t n;
         int r;
+        if (time(NULL) - last_purge >= cfg->purge_interval_s) {
+            purge_idempotency_records(&s);
+            last_purge = time(NULL);
+        }
+        n = poll_batch(&s, msgs, stop);
         if (n == 0)
             continue;
         r = process_batch(&s, msgs, n, stop);

@@ -14,6 +14,7 @@ typedef struct {
     int batch_max;     /* messages per batch */
     int batch_wait_ms; /* how long to gather a batch once its first message is in */
     int db_wait_ms;
+    int purge_interval_s; /* how often expired idempotency records are deleted */
     lg_router *router;
     const lg_keyring *keyring;
 } wk_config;

@@ -21,9 +21,28 @@
 typedef struct {
     lg_router *router;
     lg_keyring *keyring;
-    rd_kafka_t *producer;
     int db_wait_ms;
+    /* The producer, replaced as a whole after a fatal error (an idempotent producer that lost
+     * its sequence cannot go on): request threads produce under the read lock, the poll thread
+     * swaps under the write lock. */
+    rd_kafka_t *producer;
+    pthread_rwlock_t producer_lock;
+    char brokers[512];
+    volatile int producer_fatal; /* set by the error callback, cleared by the swap */
+    volatile int poll_stop;
+    pthread_t poller;
 } api_server;
+
+/* Creates the producer and starts the thread that serves its delivery reports (and replaces it
+ * after a fatal error). Returns 0 or -1 with err. */
+int api_kafka_start(api_server *s, const char *brokers, char *err, size_t err_size);
+/* Waits up to timeout_ms for in-flight commands to be answered, then stops the thread and
+ * destroys the producer. */
+void api_kafka_stop(api_server *s, int timeout_ms);
+/* Is the broker reachable (a metadata request answered within timeout_ms)? */
+int api_kafka_ready(api_server *s, int timeout_ms);
+/* Test builds only: makes the producer fail fatally, as a lost idempotent sequence would. */
+void api_kafka_inject_fatal(api_server *s);
 
 /* Who is calling: resolved from the credential, cross-checked with the tenant headers. */
 typedef struct {

@@ -46,6 +46,120 @@ static const char *client_ip(api_request *r, char *buf, size_t size)
     return buf[0] != '\0' ? buf : NULL;
 }
 
+/* BLAKE2b of the method, the path and the body as canonical JSON, so that a retry that only
+ * reorders keys or whitespace still counts as the same request. */
+static int request_fingerprint(api_request *r, char out[LG_HASH_HEXLEN])
+{
+    json_t *root = json_loadb(r->body != NULL ? r->body : "", r->body_len, 0, NULL);
+    char *canonical, *text;
+    size_t len;
+    if (root == NULL)
+        return -1;
+    canonical = json_dumps(root, JSON_SORT_KEYS | JSON_COMPACT);
+    json_decref(root);
+    if (canonical == NULL)
+        return -1;
+    len = strlen(r->method) + strlen(r->url) + strlen(canonical) + 3;
+    text = malloc(len);
+    if (text == NULL) {
+        free(canonical);
+        return -1;
+    }
+    snprintf(text, len, "%s %s\n%s", r->method, r->url, canonical);
+    lg_hash_hex(text, strlen(text), out);
+    free(text);
+    free(canonical);
+    return 0;
+}
+
+enum { IDEM_NEW = 0, IDEM_REPLAY_PENDING = 1, IDEM_ANSWERED = 2, IDEM_FAILED = -1 };
+
+/*
+ * Claims an Idempotency-Key for this request (an IdempotencyRecord, kept 24 hours). The first
+ * request with a key claims it. A later one with the same fingerprint is the same command: while
+ * the worker has not recorded it yet it is produced again (the worker applies a transaction id
+ * once, so concurrent duplicates collapse into one transaction); once recorded, its current
+ * status is the answer. The same key with another request is refused with 422.
+ */
+static int idempotency_claim(api_request *r, const api_caller *caller, const char *key,
+                             const char *txn_id, const char *ip)
+{
+    char fingerprint[LG_HASH_HEXLEN], err[512], response[128];
+    PGconn *db;
+    PGresult *res;
+    lg_problem p;
+    int outcome = IDEM_FAILED;
+
+    if (request_fingerprint(r, fingerprint) != 0) {
+        problem(r, 500, "/problems/internal", "Internal error", "the request cannot be read");
+        return IDEM_FAILED;
+    }
+    db = lg_router_acquire(r->server->router, caller->tenant.id, r->server->db_wait_ms, err,
+                           sizeof err);
+    if (db == NULL) {
+        lg_log_error("tenant %s: %s", caller->tenant.slug, err);
+        r->retry_after = 1;
+        problem(r, 503, "/problems/unavailable", "Service unavailable",
+                "the bank's database is not reachable right now; nothing was recorded; retry "
+                "later with the same Idempotency-Key");
+        return IDEM_FAILED;
+    }
+    snprintf(response, sizeof response, "{\"id\":\"%s\",\"status\":\"PENDING\"}", txn_id);
+    res = lg_db_query(db,
+                      "INSERT INTO idempotency_records (idempotency_key, endpoint, method,"
+                      " request_hash, transaction_id, response_status, response_body, user_id,"
+                      " ip_address, expires_at) VALUES ($1, $2, $3, $4, $5, 202, $6::jsonb, $7,"
+                      " $8, now() + interval '24 hours')"
+                      " ON CONFLICT (idempotency_key) DO NOTHING RETURNING id",
+                      8,
+                      (const char *[]){key, r->url, r->method, fingerprint, txn_id, response,
+                                       caller->user_id, ip},
+                      err, sizeof err);
+    if (res != NULL && PQntuples(res) == 1) {
+        outcome = IDEM_NEW;
+    } else if (res != NULL) {
+        PQclear(res);
+        res = lg_db_query(db,
+                          "SELECT i.request_hash, t.status, i.transaction_id"
+                          " FROM idempotency_records i"
+                          " LEFT JOIN transactions t ON t.id = i.transaction_id"
+                          " WHERE i.idempotency_key = $1",
+                          1, (const char *[]){key}, err, sizeof err);
+        if (res != NULL && PQntuples(res) == 1) {
+            if (strcmp(PQgetvalue(res, 0, 0), fingerprint) != 0 ||
+                strcmp(PQgetvalue(res, 0, 2), txn_id) != 0) {
+                lg_problem_set(&p, 422, "/problems/idempotency-key-reused",
+                               "Idempotency-Key reused", NULL,
+                               "this Idempotency-Key was used with a different request; use a "
+                               "new key for a new transaction");
+                api_respond_problem(r, &p);
+                outcome = IDEM_FAILED;
+            } else if (PQgetisnull(res, 0, 1)) {
+                outcome = IDEM_REPLAY_PENDING;
+            } else {
+                snprintf(r->location, sizeof r->location, "/v1/transactions/%s", txn_id);
+                api_respond_json(r, 200,
+                                 json_pack("{s:s, s:s, s:{s:s}}", "id", txn_id, "status",
+                                           PQgetvalue(res, 0, 1), "links", "self", r->location));
+                outcome = IDEM_ANSWERED;
+            }
+        } else if (res != NULL) {
+            /* Claimed and purged in between: treat as a retry of a pending command. */
+            outcome = IDEM_REPLAY_PENDING;
+        }
+    }
+    if (res == NULL) {
+        lg_log_error("tenant %s: idempotency record: %s", caller->tenant.slug, err);
+        r->retry_after = 1;
+        problem(r, 503, "/problems/unavailable", "Service unavailable",
+                "the request could not be recorded; nothing was accepted; retry later with the "
+                "same Idempotency-Key");
+    }
+    PQclear(res);
+    lg_router_release(r->server->router, caller->tenant.id, db, res == NULL);
+    return outcome;
+}
+
 /* POST /v1/transactions */
 static void post_transaction(api_request *r)
 {
@@ -83,6 +197,13 @@ static void post_transaction(api_request *r)
         return;
     }
     lg_txn_id_issue(r->server->keyring, caller.tenant.id, idem, txn_id);
+    if (idem != NULL) {
+        int claim = idempotency_claim(r, &caller, idem, txn_id, client_ip(r, ip, sizeof ip));
+        if (claim == IDEM_FAILED || claim == IDEM_ANSWERED) {
+            lg_avro_free_command(&cmd);
+            return;
+        }
+    }
     snprintf(ua, sizeof ua, "%s", user_agent != NULL ? user_agent : "");
     cmd.command_id = strdup(txn_id);
     cmd.transaction_id = strdup(txn_id);
@@ -212,12 +333,8 @@ static void get_ready(api_request *r)
 {
     char err[256];
     PGconn *m = lg_router_acquire_master(r->server->router, 1000, err, sizeof err);
-    const struct rd_kafka_metadata *md = NULL;
-    int kafka_ok = rd_kafka_metadata(r->server->producer, 0, NULL, &md, 2000) ==
-                   RD_KAFKA_RESP_ERR_NO_ERROR;
+    int kafka_ok = api_kafka_ready(r->server, 2000);
     int db_ok = m != NULL && lg_db_exec(m, "SELECT 1", err, sizeof err) == 0;
-    if (md != NULL)
-        rd_kafka_metadata_destroy(md);
     lg_router_release_master(r->server->router, m, !db_ok);
     api_respond_json(r, db_ok && kafka_ok ? 200 : 503,
                      json_pack("{s:s, s:s, s:s}", "status", db_ok && kafka_ok ? "ready" : "not ready",
@@ -235,6 +352,17 @@ void api_route(api_request *r)
         api_respond_json(r, 200, json_pack("{s:s}", "status", "ok"));
     } else if (strcmp(r->url, "/readyz") == 0 && is_get) {
         get_ready(r);
+#ifdef LEDGER_FAULT_INJECTION
+    } else if (strcmp(r->url, "/v1/_faults/kafka-fatal") == 0 && is_post) {
+        api_caller caller;
+        lg_problem p;
+        if (api_authenticate(r, &caller, &p) != 0) {
+            api_respond_problem(r, &p);
+            return;
+        }
+        api_kafka_inject_fatal(r->server);
+        api_respond_json(r, 200, json_pack("{s:s}", "injected", "kafka-fatal"));
+#endif
     } else if (strcmp(r->url, "/v1/transactions") == 0) {
         if (is_post)
             post_transaction(r);

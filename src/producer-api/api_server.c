@@ -90,10 +90,12 @@ void api_produce_command(api_request *r, const char *key, void *payload, size_t 
     rd_kafka_header_add(headers, "request-id", -1, r->request_id, -1);
     if (traceparent != NULL)
         rd_kafka_header_add(headers, "traceparent", -1, traceparent, -1);
+    pthread_rwlock_rdlock(&r->server->producer_lock);
     err = rd_kafka_producev(r->server->producer, RD_KAFKA_V_TOPIC(LG_TOPIC_COMMANDS),
                             RD_KAFKA_V_KEY(key, strlen(key)), RD_KAFKA_V_VALUE(payload, len),
                             RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_FREE),
                             RD_KAFKA_V_HEADERS(headers), RD_KAFKA_V_OPAQUE(r), RD_KAFKA_V_END);
+    pthread_rwlock_unlock(&r->server->producer_lock);
     if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
         rd_kafka_headers_destroy(headers); /* owned by librdkafka only on success */
         lg_problem p;
@@ -217,18 +219,113 @@ static void on_completed(void *cls, struct MHD_Connection *connection, void **co
     *con_cls = NULL;
 }
 
-rd_kafka_t *api_producer_new(const char *brokers, char *err, size_t err_size);
-rd_kafka_t *api_producer_new(const char *brokers, char *err, size_t err_size)
+static void error_cb(rd_kafka_t *rk, int err, const char *reason, void *opaque)
 {
-    rd_kafka_conf_t *conf = lg_kafka_producer_conf(brokers, err, err_size);
+    api_server *s = opaque;
+    if (err == RD_KAFKA_RESP_ERR__FATAL) {
+        char fatal[256];
+        rd_kafka_fatal_error(rk, fatal, sizeof fatal);
+        lg_log_error("Kafka producer failed fatally: %s; replacing it", fatal);
+        s->producer_fatal = 1;
+    } else if (err != RD_KAFKA_RESP_ERR__TRANSPORT && err != RD_KAFKA_RESP_ERR__ALL_BROKERS_DOWN) {
+        lg_log_warn("Kafka: %s", reason);
+    }
+}
+
+static rd_kafka_t *producer_new(api_server *s, char *err, size_t err_size)
+{
+    rd_kafka_conf_t *conf = lg_kafka_producer_conf(s->brokers, err, err_size);
     rd_kafka_t *rk;
     if (conf == NULL)
         return NULL;
     rd_kafka_conf_set_dr_msg_cb(conf, delivery_report);
+    rd_kafka_conf_set_error_cb(conf, error_cb);
+    rd_kafka_conf_set_opaque(conf, s);
     rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, err, err_size);
     if (rk == NULL)
         rd_kafka_conf_destroy(conf);
     return rk;
+}
+
+/* After a fatal error: a new producer takes new commands at once; the old one's in-flight
+ * commands are purged, and their delivery reports answer 503 (nothing was acknowledged). */
+static void replace_producer(api_server *s)
+{
+    char err[512];
+    rd_kafka_t *fresh = producer_new(s, err, sizeof err), *old;
+    if (fresh == NULL) {
+        lg_log_error("cannot create a new Kafka producer: %s", err);
+        return;
+    }
+    pthread_rwlock_wrlock(&s->producer_lock);
+    old = s->producer;
+    s->producer = fresh;
+    s->producer_fatal = 0;
+    pthread_rwlock_unlock(&s->producer_lock);
+    rd_kafka_purge(old, RD_KAFKA_PURGE_F_QUEUE | RD_KAFKA_PURGE_F_INFLIGHT);
+    rd_kafka_flush(old, 5000);
+    rd_kafka_destroy(old);
+    lg_log_info("Kafka producer replaced");
+}
+
+static void *poll_thread(void *arg)
+{
+    api_server *s = arg;
+    while (!s->poll_stop) {
+        rd_kafka_poll(s->producer, 100);
+        if (s->producer_fatal)
+            replace_producer(s);
+    }
+    return NULL;
+}
+
+int api_kafka_start(api_server *s, const char *brokers, char *err, size_t err_size)
+{
+    snprintf(s->brokers, sizeof s->brokers, "%s", brokers);
+    pthread_rwlock_init(&s->producer_lock, NULL);
+    s->producer = producer_new(s, err, err_size);
+    if (s->producer == NULL)
+        return -1;
+    if (pthread_create(&s->poller, NULL, poll_thread, s) != 0) {
+        snprintf(err, err_size, "cannot start the Kafka poll thread");
+        rd_kafka_destroy(s->producer);
+        s->producer = NULL;
+        return -1;
+    }
+    return 0;
+}
+
+void api_kafka_stop(api_server *s, int timeout_ms)
+{
+    if (s->producer == NULL)
+        return;
+    rd_kafka_flush(s->producer, timeout_ms);
+    s->poll_stop = 1;
+    pthread_join(s->poller, NULL);
+    rd_kafka_poll(s->producer, 0);
+    rd_kafka_destroy(s->producer);
+    s->producer = NULL;
+    pthread_rwlock_destroy(&s->producer_lock);
+}
+
+int api_kafka_ready(api_server *s, int timeout_ms)
+{
+    const struct rd_kafka_metadata *md = NULL;
+    rd_kafka_resp_err_t e;
+    pthread_rwlock_rdlock(&s->producer_lock);
+    e = rd_kafka_metadata(s->producer, 0, NULL, &md, timeout_ms);
+    pthread_rwlock_unlock(&s->producer_lock);
+    if (md != NULL)
+        rd_kafka_metadata_destroy(md);
+    return e == RD_KAFKA_RESP_ERR_NO_ERROR;
+}
+
+void api_kafka_inject_fatal(api_server *s)
+{
+    pthread_rwlock_rdlock(&s->producer_lock);
+    rd_kafka_test_fatal_error(s->producer, RD_KAFKA_RESP_ERR_OUT_OF_ORDER_SEQUENCE_NUMBER,
+                              "injected by a test");
+    pthread_rwlock_unlock(&s->producer_lock);
 }
 
 struct MHD_Daemon *api_daemon_start(api_server *server, const char *host, unsigned short port,

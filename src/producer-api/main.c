@@ -11,20 +11,9 @@
 #include <string.h>
 #include <unistd.h>
 
-rd_kafka_t *api_producer_new(const char *brokers, char *err, size_t err_size);
 struct MHD_Daemon *api_daemon_start(api_server *server, const char *host, unsigned short port,
                                     unsigned int threads, char *err, size_t err_size);
 
-static volatile int poll_stop; /* set once, read by the poll thread */
-
-/* Serves delivery reports: they answer the suspended requests. */
-static void *poll_thread(void *arg)
-{
-    rd_kafka_t *rk = arg;
-    while (!poll_stop)
-        rd_kafka_poll(rk, 100);
-    return NULL;
-}
 
 int main(void)
 {
@@ -33,7 +22,6 @@ int main(void)
     long port, threads, pool_size, db_wait;
     api_server server;
     struct MHD_Daemon *daemon = NULL;
-    pthread_t poller;
     int rc = 1;
 
     sigset_t stop_signals;
@@ -75,17 +63,14 @@ int main(void)
     if (server.keyring == NULL ||
         (server.router = lg_router_new(master_dsn, server.keyring, (int)pool_size, err,
                                        sizeof err)) == NULL ||
-        (server.producer = api_producer_new(brokers, err, sizeof err)) == NULL) {
+        api_kafka_start(&server, brokers, err, sizeof err) != 0) {
         lg_log_error("start-up: %s", err);
         goto out;
     }
-    pthread_create(&poller, NULL, poll_thread, server.producer);
     daemon = api_daemon_start(&server, host, (unsigned short)port, (unsigned int)threads, err,
                               sizeof err);
     if (daemon == NULL) {
         lg_log_error("start-up: %s", err);
-        poll_stop = 1;
-        pthread_join(poller, NULL);
         goto out;
     }
     lg_log_info("producer-api listening on %s, Kafka %s", listen, brokers);
@@ -94,15 +79,11 @@ int main(void)
     /* Stop taking connections, let Kafka answer what is in flight, then stop. */
     lg_log_info("stopping: flushing in-flight commands");
     MHD_quiesce_daemon(daemon);
-    rd_kafka_flush(server.producer, 15000);
-    poll_stop = 1;
-    pthread_join(poller, NULL);
-    rd_kafka_poll(server.producer, 0);
+    api_kafka_stop(&server, 15000);
     MHD_stop_daemon(daemon);
     rc = 0;
 out:
-    if (server.producer != NULL)
-        rd_kafka_destroy(server.producer);
+    api_kafka_stop(&server, 0);
     lg_router_free(server.router);
     lg_keyring_free(server.keyring);
     lg_avro_shutdown();
