@@ -399,6 +399,33 @@ static void rewind_batch(wk_state *s, rd_kafka_message_t **msgs, size_t n)
     rd_kafka_topic_partition_list_destroy(l);
 }
 
+static int64_t now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static int inactive_outcome(const lg_tenant *t, const lg_txn_command *cmd, wk_outcome *o)
+{
+    char event_id[LG_UUID_STRLEN];
+    lg_uuid_derive(event_id, (const char *const[]){t->id, cmd->transaction_id, "result"}, 3);
+    memset(o, 0, sizeof *o);
+    o->result.event_id = strdup(event_id);
+    o->result.tenant_id = strdup(t->id);
+    o->result.transaction_id = strdup(cmd->transaction_id);
+    o->result.type = cmd->type;
+    o->result.status = LG_RESULT_FAILED;
+    o->result.failure_code = strdup("TENANT_INACTIVE");
+    o->result.failure_reason = strdup("the bank's tenant is inactive; no transaction is applied");
+    o->result.processed_at_ms = now_ms();
+    return o->result.event_id != NULL && o->result.tenant_id != NULL &&
+                   o->result.transaction_id != NULL && o->result.failure_code != NULL &&
+                   o->result.failure_reason != NULL
+               ? 0
+               : -1;
+}
+
 static int process_batch(wk_state *s, rd_kafka_message_t **msgs, size_t n,
                          volatile sig_atomic_t *stop)
 {
@@ -438,10 +465,12 @@ static int process_batch(wk_state *s, rd_kafka_message_t **msgs, size_t n,
         wk_outcome *group_out;
         lg_db_status st = LG_DB_RETRY;
         if (groups[g].tenant.status == LG_TENANT_INACTIVE) {
-            /* Gone from routing: its database may no longer exist. */
+            /* Gone from routing (its database may no longer exist): each command still gets its
+             * one outcome, FAILED, as an event only. */
             for (size_t k = 0; k < groups[g].n; k++)
-                snprintf(items[groups[g].items[k]].dlq_reason, sizeof items[0].dlq_reason,
-                         "tenant %s is inactive", groups[g].tenant.slug);
+                if (inactive_outcome(&groups[g].tenant, &items[groups[g].items[k]].cmd,
+                                     &outcomes[groups[g].items[k]]) != 0)
+                    goto out;
             continue;
         }
         if (apply_group(s, &groups[g], items, stop) != 0)

@@ -1,5 +1,8 @@
 #include "itest.h"
 
+#include "lg_avro.h"
+#include "lg_crypto.h"
+
 #include <curl/curl.h>
 #include <librdkafka/rdkafka.h>
 #include <sodium.h>
@@ -300,8 +303,76 @@ int64_t itest_topic_end(const char *topic)
     return total;
 }
 
+static int consume(const char *topic, const char *key_prefix, int idle_ms, itest_msg_fn fn,
+                   itest_kmsg_fn kfn, void *arg);
+
 int itest_consume(const char *topic, const char *key_prefix, int idle_ms, itest_msg_fn fn,
                   void *arg)
+{
+    return consume(topic, key_prefix, idle_ms, fn, NULL, arg);
+}
+
+int itest_consume_messages(const char *topic, const char *key_prefix, int idle_ms,
+                           itest_kmsg_fn fn, void *arg)
+{
+    return consume(topic, key_prefix, idle_ms, NULL, fn, arg);
+}
+
+void itest_produce(const char *topic, int partition, const char *key, const void *value,
+                   size_t len)
+{
+    char err[512];
+    rd_kafka_conf_t *conf = rd_kafka_conf_new();
+    rd_kafka_t *rk;
+    rd_kafka_resp_err_t e;
+    size_t key_len = key != NULL ? strlen(key) : 0;
+    CHECK(rd_kafka_conf_set(conf, "bootstrap.servers", itest_env("LEDGER_KAFKA_BROKERS"), err,
+                            sizeof err) == RD_KAFKA_CONF_OK &&
+              rd_kafka_conf_set(conf, "acks", "all", err, sizeof err) == RD_KAFKA_CONF_OK,
+          "producer conf: %s", err);
+    rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, err, sizeof err);
+    CHECK(rk != NULL, "producer: %s", err);
+    e = rd_kafka_producev(rk, RD_KAFKA_V_TOPIC(topic), RD_KAFKA_V_PARTITION(partition),
+                          RD_KAFKA_V_KEY(key, key_len),
+                          RD_KAFKA_V_VALUE((void *)(uintptr_t)value, len),
+                          RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_END);
+    CHECK(e == RD_KAFKA_RESP_ERR_NO_ERROR, "produce: %s", rd_kafka_err2str(e));
+    CHECK(rd_kafka_flush(rk, 10000) == RD_KAFKA_RESP_ERR_NO_ERROR, "flush to %s", topic);
+    rd_kafka_destroy(rk);
+}
+
+void itest_command(const itest_tenant *t, int type, const char *amount_minor_text,
+                   const char *from, const char *to, char txn_id[64], void **value, size_t *len)
+{
+    PGconn *m = itest_master_db();
+    char *user = itest_sql_value(m,
+                                 "SELECT user_id::text FROM api_keys WHERE tenant_id ="
+                                 " (SELECT id FROM tenants WHERE slug = $1)"
+                                 " ORDER BY created_at LIMIT 1",
+                                 t->slug);
+    char err[256], uuid[LG_UUID_STRLEN];
+    lg_txn_command c;
+    PQfinish(m);
+    lg_uuid_random(uuid);
+    snprintf(txn_id, 64, "%s", uuid);
+    memset(&c, 0, sizeof c);
+    c.command_id = uuid;
+    c.transaction_id = uuid;
+    c.tenant_id = (char *)(uintptr_t)t->id;
+    c.type = (lg_txn_type)type;
+    c.amount_minor = strtoll(amount_minor_text, NULL, 10);
+    c.currency = (char *)(uintptr_t) "USD";
+    c.from_account = (char *)(uintptr_t)from;
+    c.to_account = (char *)(uintptr_t)to;
+    c.requested_by = user;
+    c.request_id = uuid;
+    c.accepted_at_ms = 1700000000000;
+    CHECK(lg_avro_encode_command(&c, value, len, err, sizeof err) == 0, "encode: %s", err);
+    free(user);
+}
+
+static int consume(const char *topic, const char *key_prefix, int idle_ms, itest_msg_fn fn,
+                   itest_kmsg_fn kfn, void *arg)
 {
     rd_kafka_t *rk = consumer_new("itest-reader");
     const struct rd_kafka_metadata *md = NULL;
@@ -329,6 +400,8 @@ int itest_consume(const char *topic, const char *key_prefix, int idle_ms, itest_
                 count++;
                 if (fn != NULL)
                     fn(m->key, m->key_len, m->payload, m->len, arg);
+                if (kfn != NULL)
+                    kfn(m, arg);
             }
         }
         rd_kafka_message_destroy(m);

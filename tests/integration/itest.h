@@ -73,6 +73,20 @@ typedef void (*itest_msg_fn)(const void *key, size_t key_len, const void *value,
 int itest_consume(const char *topic, const char *key_prefix, int idle_ms, itest_msg_fn fn,
                   void *arg);
 
+/* Produces one message straight to a topic partition (acks=all), bypassing the API. */
+void itest_produce(const char *topic, int partition, const char *key, const void *value,
+                   size_t len);
+
+/* Like itest_consume, with the whole message (headers included) given to fn. */
+typedef void (*itest_kmsg_fn)(const void *rkmessage, void *arg); /* a rd_kafka_message_t */
+int itest_consume_messages(const char *topic, const char *key_prefix, int idle_ms,
+                           itest_kmsg_fn fn, void *arg);
+
+/* Builds a valid TransactionCommand for tenant t->id (its user: the API key's user of the tenant
+ * named t->slug), encoded. The caller frees *value. */
+void itest_command(const itest_tenant *t, int type, const char *amount_minor_text,
+                   const char *from, const char *to, char txn_id[64], void **value, size_t *len);
+
 /* Milliseconds on a monotonic clock. */
 int64_t itest_now_ms(void);
 
