@@ -45,13 +45,15 @@ start() {
   if [[ $kind == worker && -n $instance ]]; then
     export LEDGER_WORKER_INSTANCE=${LEDGER_WORKER_INSTANCE:-$instance}
   fi
+  local log_start
+  log_start=$(($(stat -c %s "$LOGFILE" 2>/dev/null || echo 0) + 1))
   nohup "$BIN" >>"$LOGFILE" 2>&1 </dev/null &
   local pid=$!
   echo "$pid" >"$PIDFILE"
-  # The api is ready when /healthz answers (30 s at most); the worker has no port, so give it
-  # a moment (1-2 s) and check that it did not die on start-up (bad config, unreachable broker...).
-  local wait_s=2
-  [[ $kind == api ]] && wait_s=30
+  # The api is ready when /healthz answers; the worker when it has joined its consumer group
+  # and received its partitions (its log says "assigned"), so the first command sent after
+  # start-up is applied at once. 30 s at most either way.
+  local wait_s=30
   local deadline=$((SECONDS + wait_s))
   while :; do
     if ! alive "$pid"; then
@@ -60,10 +62,12 @@ start() {
       die "$NAME exited during start-up (log: $LOGFILE)"
     fi
     [[ $kind == api ]] && healthy && break
+    [[ $kind == worker ]] && tail -c +"$log_start" "$LOGFILE" | grep -q '"msg":"assigned ' && break
     if ((SECONDS >= deadline)); then
-      [[ $kind == api ]] || break
       tail -n 30 "$LOGFILE" >&2
-      die "$NAME: no answer from http://$LISTEN/healthz after 30s (pid $pid, log: $LOGFILE)"
+      [[ $kind == api ]] &&
+        die "$NAME: no answer from http://$LISTEN/healthz after 30s (pid $pid, log: $LOGFILE)"
+      die "$NAME: no partitions assigned after 30s (pid $pid, log: $LOGFILE)"
     fi
     sleep 0.2
   done
