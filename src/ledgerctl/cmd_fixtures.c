@@ -150,7 +150,7 @@ static int customer_create(int argc, char **argv)
         goto out;
     c = query_row(db,
                   "INSERT INTO customers (user_id, customer_number) VALUES "
-                  "($1, 'CUST-' || lpad(nextval('customer_number_seq')::text, 5, '0')) "
+                  "($1, 'CUST-' || translate(format('%5s', nextval('customer_number_seq')), ' ', '0')) "
                   "RETURNING customer_number",
                   1, (const char *[]){PQgetvalue(u, 0, 0)}, "creating the customer");
     if (c == NULL || lg_db_exec(db, "COMMIT", err, sizeof err) != 0)
