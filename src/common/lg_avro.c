@@ -1057,6 +1057,16 @@ cleanup:
  * TransactionCommand
  */
 
+/* A REVERSAL names no amount or currency (they are the original's, which the worker reads), but
+ * the schema's currency is a plain string: such a command travels with currency "" and amount
+ * 0, and decodes back to a NULL currency. Every other type still requires its currency. */
+static const char *command_currency(const lg_txn_command *cmd)
+{
+    if (cmd->currency == NULL && cmd->type == LG_TXN_REVERSAL)
+        return "";
+    return cmd->currency;
+}
+
 static int fill_command(avro_value_t *rec, const void *src, char *err, size_t err_size)
 {
     const lg_txn_command *cmd = src;
@@ -1066,7 +1076,7 @@ static int fill_command(avro_value_t *rec, const void *src, char *err, size_t er
         put_string(rec, "transactionId", cmd->transaction_id, err, err_size) != 0 ||
         put_enum(rec, "type", (int)cmd->type, COUNT_OF(txn_type_names), err, err_size) != 0 ||
         put_decimal(rec, "amount", cmd->amount_minor, err, err_size) != 0 ||
-        put_string(rec, "currency", cmd->currency, err, err_size) != 0 ||
+        put_string(rec, "currency", command_currency(cmd), err, err_size) != 0 ||
         put_optional_string(rec, "fromAccount", cmd->from_account, err, err_size) != 0 ||
         put_optional_string(rec, "toAccount", cmd->to_account, err, err_size) != 0 ||
         put_optional_string(rec, "description", cmd->description, err, err_size) != 0 ||
@@ -1112,6 +1122,10 @@ static int extract_command(avro_value_t *rec, void *dst, char *err, size_t err_s
         take_long(rec, "acceptedAt", &cmd->accepted_at_ms, err, err_size) != 0)
         return -1;
     cmd->type = (lg_txn_type)type;
+    if (cmd->type == LG_TXN_REVERSAL && cmd->currency[0] == '\0') {
+        free(cmd->currency);
+        cmd->currency = NULL;
+    }
     return 0;
 }
 

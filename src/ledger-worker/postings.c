@@ -712,6 +712,8 @@ static lg_db_status write_batch(PGconn *db, const char *tenant_id, batch *b, cha
     if (n_txn > 0) {
         for (int i = 0; i < T_N; i++)
             params[i] = arr_done(&t[i]);
+        /* transactionRef: TXN-<UTC date>-<sequence, at least six digits>. format's width pads
+         * and never truncates (lpad would cut 1000000 to "100000", a duplicate). */
         res = PQexecParams(
             db,
             "INSERT INTO transactions (id, transaction_ref, type, amount, currency,"
@@ -719,8 +721,8 @@ static lg_db_status write_batch(PGconn *db, const char *tenant_id, batch *b, cha
             " failure_reason, original_transaction_id, reversal_reason, idempotency_key,"
             " created_by, created_by_ip, created_by_device, created_at, processed_at)"
             " SELECT u.id, 'TXN-' || to_char(now() AT TIME ZONE 'UTC', 'YYYYMMDD') || '-' ||"
-            "   lpad(nextval('transaction_ref_seq')::text, 6, '0'), u.type, u.amount,"
-            "   u.currency, u.from_id, u.to_id, u.description, u.reference, u.status,"
+            "   translate(format('%6s', nextval('transaction_ref_seq')), ' ', '0'), u.type,"
+            "   u.amount, u.currency, u.from_id, u.to_id, u.description, u.reference, u.status,"
             "   u.code, u.reason, u.orig, u.revreason, u.idem, u.created_by, u.ip, u.device,"
             "   to_timestamp(u.at), now()"
             " FROM unnest($1::uuid[], $2::transaction_type[], $3::numeric[], $4::text[],"

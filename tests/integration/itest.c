@@ -223,6 +223,102 @@ json_t *itest_wait_txn(const itest_tenant *t, const char *id, int timeout_ms)
     }
 }
 
+void itest_submit(const itest_tenant *t, const char *json, char id[64])
+{
+    long status = itest_post_txn(t, json, NULL, id, 64);
+    CHECK(status == 202 && strlen(id) == 36, "POST %s answered %ld", json, status);
+}
+
+void itest_submit_parallel(const itest_tenant *t, const char *const *bodies, size_t n,
+                           char (*ids)[64], long *statuses)
+{
+    const itest_tenant **who = calloc(n, sizeof *who);
+    CHECK(who != NULL, "out of memory");
+    for (size_t i = 0; i < n; i++)
+        who[i] = t;
+    itest_submit_parallel_as(who, bodies, n, ids, statuses);
+    free(who);
+}
+
+void itest_submit_parallel_as(const itest_tenant *const *who, const char *const *bodies, size_t n,
+                              char (*ids)[64], long *statuses)
+{
+    CURLM *m = curl_multi_init();
+    CURL **easy = calloc(n, sizeof *easy);
+    growbuf *out = calloc(n, sizeof *out);
+    struct curl_slist **h = calloc(n, sizeof *h);
+    char auth[200], url[1024];
+    int running = 0;
+
+    CHECK(m != NULL && easy != NULL && out != NULL && h != NULL, "curl_multi_init");
+    snprintf(url, sizeof url, "%s/v1/transactions", itest_env("LEDGER_API_URL"));
+    for (size_t i = 0; i < n; i++) {
+        snprintf(auth, sizeof auth, "Authorization: Bearer %s", who[i]->api_key);
+        h[i] = curl_slist_append(NULL, auth);
+        h[i] = curl_slist_append(h[i], "Content-Type: application/json");
+        h[i] = curl_slist_append(h[i], "Expect:");
+        easy[i] = curl_easy_init();
+        CHECK(easy[i] != NULL, "curl_easy_init");
+        curl_easy_setopt(easy[i], CURLOPT_URL, url);
+        curl_easy_setopt(easy[i], CURLOPT_TIMEOUT, 30L);
+        curl_easy_setopt(easy[i], CURLOPT_HTTPHEADER, h[i]);
+        curl_easy_setopt(easy[i], CURLOPT_POSTFIELDS, bodies[i]);
+        curl_easy_setopt(easy[i], CURLOPT_POSTFIELDSIZE, (long)strlen(bodies[i]));
+        curl_easy_setopt(easy[i], CURLOPT_WRITEFUNCTION, on_body);
+        curl_easy_setopt(easy[i], CURLOPT_WRITEDATA, &out[i]);
+        curl_multi_add_handle(m, easy[i]);
+    }
+    do {
+        CHECK(curl_multi_perform(m, &running) == CURLM_OK, "curl_multi_perform");
+        if (running > 0)
+            curl_multi_poll(m, NULL, 0, 1000, NULL);
+    } while (running > 0);
+    for (CURLMsg *msg; (msg = curl_multi_info_read(m, &running)) != NULL;)
+        CHECK(msg->msg != CURLMSG_DONE || msg->data.result == CURLE_OK, "parallel POST: %s",
+              curl_easy_strerror(msg->data.result));
+    for (size_t i = 0; i < n; i++) {
+        json_t *o = json_loads(out[i].data != NULL ? out[i].data : "", 0, NULL);
+        const char *v = o != NULL ? json_string_value(json_object_get(o, "id")) : NULL;
+        curl_easy_getinfo(easy[i], CURLINFO_RESPONSE_CODE, &statuses[i]);
+        snprintf(ids[i], 64, "%s", statuses[i] == 202 && v != NULL ? v : "");
+        json_decref(o);
+        free(out[i].data);
+        curl_multi_remove_handle(m, easy[i]);
+        curl_easy_cleanup(easy[i]);
+        curl_slist_free_all(h[i]);
+    }
+    curl_multi_cleanup(m);
+    free(h);
+    free(easy);
+    free(out);
+}
+
+const char *itest_json_str(const json_t *o, const char *name)
+{
+    const char *v = json_string_value(json_object_get(o, name));
+    return v != NULL ? v : "";
+}
+
+json_t *itest_expect_status(const itest_tenant *t, const char *id, const char *status)
+{
+    json_t *o = itest_wait_txn(t, id, 30000);
+    CHECK(strcmp(itest_json_str(o, "status"), status) == 0,
+          "transaction %s is %s (%s: %s), expected %s", id, itest_json_str(o, "status"),
+          itest_json_str(o, "failureCode"), itest_json_str(o, "failureReason"), status);
+    return o;
+}
+
+void itest_account_open(const itest_tenant *t, const char *type, const char *currency,
+                        const char *overdraft_limit, const char *minimum_balance, char out[32])
+{
+    int rc = itest_ledgerctl(out, 32, "account", "open", "--tenant", t->slug, "--customer",
+                             t->customer, "--type", type, "--currency", currency,
+                             "--overdraft-limit", overdraft_limit != NULL ? overdraft_limit : "0",
+                             "--minimum-balance", minimum_balance != NULL ? minimum_balance : "0",
+                             NULL);
+    CHECK(rc == 0 && strlen(out) == 10, "account open %s %s exited %d", type, currency, rc);
+}
+
 static PGconn *connect_with_db(const char *dsn, const char *dbname)
 {
     const char *keys[] = {"dbname", "dbname", NULL};
@@ -233,13 +329,18 @@ static PGconn *connect_with_db(const char *dsn, const char *dbname)
     return c;
 }
 
+void itest_tenant_db_name(const itest_tenant *t, char out[80])
+{
+    snprintf(out, 80, "tenant_%s", t->slug);
+    for (char *p = out; *p; p++)
+        if (*p == '-')
+            *p = '_';
+}
+
 PGconn *itest_tenant_db(const itest_tenant *t, const char *admin_dsn_env)
 {
     char db[80];
-    snprintf(db, sizeof db, "tenant_%s", t->slug);
-    for (char *p = db; *p; p++)
-        if (*p == '-')
-            *p = '_';
+    itest_tenant_db_name(t, db);
     return connect_with_db(itest_env(admin_dsn_env != NULL ? admin_dsn_env : "LEDGER_ADMIN_DSN"),
                            db);
 }
@@ -261,6 +362,47 @@ char *itest_sql_value(PGconn *conn, const char *sql, const char *param)
     v = strdup(PQgetisnull(r, 0, 0) ? "" : PQgetvalue(r, 0, 0));
     PQclear(r);
     return v;
+}
+
+long itest_sql_exec(PGconn *conn, const char *sql, const char *param)
+{
+    PGresult *r = PQexecParams(conn, sql, param != NULL ? 1 : 0, NULL,
+                               param != NULL ? (const char *[]){param} : NULL, NULL, NULL, 0);
+    long n;
+    CHECK(PQresultStatus(r) == PGRES_COMMAND_OK || PQresultStatus(r) == PGRES_TUPLES_OK,
+          "%s: %s", sql, PQerrorMessage(conn));
+    n = strtol(PQcmdTuples(r), NULL, 10);
+    PQclear(r);
+    return n;
+}
+
+void itest_account_set_status(PGconn *db, const char *account_number, const char *status)
+{
+    PGresult *r = PQexecParams(db,
+                               "UPDATE accounts SET status = $2::account_status,"
+                               " closed_at = CASE WHEN $2 = 'CLOSED' THEN now() END"
+                               " WHERE account_number = $1",
+                               2, NULL, (const char *[]){account_number, status}, NULL, NULL, 0);
+    CHECK(PQresultStatus(r) == PGRES_COMMAND_OK && strcmp(PQcmdTuples(r), "1") == 0,
+          "setting account %s %s: %s", account_number, status, PQerrorMessage(db));
+    PQclear(r);
+}
+
+char *itest_balance(PGconn *db, const char *account_number)
+{
+    return itest_sql_value(db, "SELECT balance::text FROM accounts WHERE account_number = $1",
+                           account_number);
+}
+
+char *itest_entries(PGconn *db, const char *transaction_id)
+{
+    return itest_sql_value(db,
+                           "SELECT string_agg(e.entry_type || ' ' || a.account_number || ' ' ||"
+                           " e.account_code || ' ' || e.amount || ' ' || e.balance_after, ', '"
+                           " ORDER BY e.entry_seq)"
+                           " FROM ledger_entries e JOIN accounts a ON a.id = e.account_id"
+                           " WHERE e.transaction_id = $1",
+                           transaction_id);
 }
 
 static rd_kafka_t *consumer_new(const char *group)

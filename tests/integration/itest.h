@@ -56,12 +56,55 @@ long itest_post_txn(const itest_tenant *t, const char *json, const char *idempot
  * returns the final JSON (caller json_decref()s). */
 json_t *itest_wait_txn(const itest_tenant *t, const char *id, int timeout_ms);
 
+/* Posts a transaction as tenant t and checks that it was accepted (202); fills id[64]. */
+void itest_submit(const itest_tenant *t, const char *json, char id[64]);
+
+/* POSTs n transactions at once (one connection each, all in flight together) as tenant t;
+ * statuses[i] gets each answer's status and ids[i] the id of each 202. */
+void itest_submit_parallel(const itest_tenant *t, const char *const *bodies, size_t n,
+                           char (*ids)[64], long *statuses);
+/* The same with the i-th command sent as tenant who[i]. */
+void itest_submit_parallel_as(const itest_tenant *const *who, const char *const *bodies, size_t n,
+                              char (*ids)[64], long *statuses);
+
+/* A string member of a JSON object; "" when it is missing or null. */
+const char *itest_json_str(const json_t *o, const char *name);
+
+/* Waits for transaction id's outcome and checks its status (COMPLETED, FAILED, REVERSED...);
+ * returns the transaction's JSON (caller json_decref()s). */
+json_t *itest_expect_status(const itest_tenant *t, const char *id, const char *status);
+
+/* Opens one more account for t's customer: type (CHECKING, SAVINGS, FIXED_DEPOSIT, LOAN),
+ * currency, and an overdraft limit and minimum balance as decimal strings (NULL: none). Writes
+ * its number into out[32]. */
+void itest_account_open(const itest_tenant *t, const char *type, const char *currency,
+                        const char *overdraft_limit, const char *minimum_balance, char out[32]);
+
 /* A connection to a tenant's database as the server's superuser (admin_dsn_env as above). */
 PGconn *itest_tenant_db(const itest_tenant *t, const char *admin_dsn_env);
 /* A connection to the master database. */
 PGconn *itest_master_db(void);
 /* Runs a query expected to return one value; returns it malloc'd. */
 char *itest_sql_value(PGconn *conn, const char *sql, const char *param);
+
+/* Runs a statement expected to succeed, with one optional parameter. Returns the number of
+ * rows it affected. */
+long itest_sql_exec(PGconn *conn, const char *sql, const char *param);
+
+/* Sets an account's status (ACTIVE, INACTIVE, FROZEN, CLOSED) in the tenant database, as the
+ * account management API would. */
+void itest_account_set_status(PGconn *db, const char *account_number, const char *status);
+
+/* An account's balance as text ("12.50"); malloc'd. */
+char *itest_balance(PGconn *db, const char *account_number);
+
+/* A transaction's ledger entries in posting order, as
+ * "DEBIT GL-1000-USD 1000 100.00 100.00, CREDIT <account> 2000 100.00 100.00" (entry type,
+ * account number, account code, amount, balance after); "" when it has none. malloc'd. */
+char *itest_entries(PGconn *db, const char *transaction_id);
+
+/* The tenant's database name (tenant_<slug> with '-' as '_') into out[80]. */
+void itest_tenant_db_name(const itest_tenant *t, char out[80]);
 
 /* Sum of the high watermarks of a topic's partitions. */
 int64_t itest_topic_end(const char *topic);

@@ -491,6 +491,35 @@ START_TEST(avro_command_round_trips_with_optional_fields_null)
 }
 END_TEST
 
+/* A REVERSAL as the API builds it: no amount and no currency (they are the original's). */
+START_TEST(avro_reversal_without_amount_or_currency_round_trips)
+{
+    lg_txn_command in = full_command();
+    lg_txn_command out;
+    message m;
+
+    in.amount_minor = 0;
+    in.currency = NULL;
+    in.from_account = NULL;
+    in.to_account = NULL;
+    m = encode_command(&in);
+    ck_assert_msg(lg_avro_decode_command(m.data, m.len, &out, err, sizeof(err)) == 0, "%s", err);
+    assert_same_command(&in, &out);
+    lg_avro_free_command(&out);
+    message_free(&m);
+
+    /* Any other type still needs its currency. */
+    {
+        lg_txn_command deposit = bare_command();
+        void *buf = NULL;
+        size_t len = 0;
+        deposit.currency = NULL;
+        ck_assert_int_eq(lg_avro_encode_command(&deposit, &buf, &len, err, sizeof(err)), -1);
+        ck_assert_str_eq(err, "currency is required");
+    }
+}
+END_TEST
+
 START_TEST(avro_result_round_trips_with_all_optional_fields)
 {
     lg_txn_result in = full_result();
@@ -977,6 +1006,7 @@ static Suite *avro_suite(void)
     tcase_add_test(tc, avro_encoding_starts_with_marker_and_little_endian_fingerprint);
     tcase_add_test(tc, avro_command_round_trips_with_all_optional_fields);
     tcase_add_test(tc, avro_command_round_trips_with_optional_fields_null);
+    tcase_add_test(tc, avro_reversal_without_amount_or_currency_round_trips);
     tcase_add_test(tc, avro_result_round_trips_with_all_optional_fields);
     tcase_add_test(tc, avro_result_round_trips_with_optional_fields_null);
     tcase_add_test(tc, avro_ledger_round_trips_with_all_optional_fields);
