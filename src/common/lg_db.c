@@ -65,10 +65,18 @@ lg_db_status lg_db_classify(PGconn *conn, const PGresult *res)
         if (st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK || st == PGRES_PIPELINE_SYNC)
             return LG_DB_OK;
     }
-    /* 40001 serialization_failure, 40P01 deadlock, 23505 unique violation (a concurrent
-     * applier won the race: redoing sees its row), 08xxx connection, 57P01 admin shutdown. */
+    /* 40001 serialization_failure, 40P01 deadlock, 08xxx connection, 57P admin shutdown,
+     * 53300 too many connections. */
+    /* A unique violation is a race only on a transaction's own id: a concurrent applier of
+     * the same command recorded it first, and redoing finds it recorded. Any other duplicate
+     * (a reference, a key) would collide again on every retry: it is not retryable. */
+    if (strcmp(state, "23505") == 0) {
+        const char *constraint = PQresultErrorField(res, PG_DIAG_CONSTRAINT_NAME);
+        return constraint != NULL && strcmp(constraint, "transactions_pkey") == 0 ? LG_DB_RETRY
+                                                                                  : LG_DB_FATAL;
+    }
     if (strcmp(state, "40001") == 0 || strcmp(state, "40P01") == 0 ||
-        strcmp(state, "23505") == 0 || strncmp(state, "08", 2) == 0 ||
+        strncmp(state, "08", 2) == 0 ||
         strncmp(state, "57P", 3) == 0 || strcmp(state, "53300") == 0)
         return LG_DB_RETRY;
     return LG_DB_FATAL;

@@ -160,6 +160,57 @@ static int idempotency_claim(api_request *r, const api_caller *caller, const cha
     return outcome;
 }
 
+/*
+ * Where a reversal goes in the command stream: behind the other commands of the account it
+ * debits (the original's credited account), so that it is applied in order with them. The
+ * original must be recorded for that: while an id this API issued is still PENDING, the
+ * reversal is refused with 409 (retry shortly); an id the tenant never had is produced keyed by
+ * that id and fails with UNKNOWN_TRANSACTION. Returns 0 (account may be empty), or -1 with the
+ * answer set.
+ */
+static int reversal_key_account(api_request *r, const api_caller *caller, const char *original,
+                                char *account, size_t account_size)
+{
+    char err[512];
+    PGconn *db = lg_router_acquire(r->server->router, caller->tenant.id, r->server->db_wait_ms,
+                                   err, sizeof err);
+    PGresult *res;
+    account[0] = '\0';
+    if (db == NULL) {
+        lg_log_error("tenant %s: %s", caller->tenant.slug, err);
+        r->retry_after = 1;
+        problem(r, 503, "/problems/unavailable", "Service unavailable",
+                "the bank's database is not reachable right now; nothing was accepted");
+        return -1;
+    }
+    res = lg_db_query(db,
+                      "SELECT coalesce(ta.account_number, fa.account_number, '')"
+                      " FROM transactions t"
+                      " LEFT JOIN accounts ta ON ta.id = t.to_account_id"
+                      " LEFT JOIN accounts fa ON fa.id = t.from_account_id"
+                      " WHERE t.id = $1",
+                      1, (const char *[]){original}, err, sizeof err);
+    lg_router_release(r->server->router, caller->tenant.id, db, res == NULL);
+    if (res == NULL) {
+        lg_log_error("tenant %s: reading a reversal's original: %s", caller->tenant.slug, err);
+        r->retry_after = 1;
+        problem(r, 503, "/problems/unavailable", "Service unavailable",
+                "the original transaction cannot be read right now; nothing was accepted");
+        return -1;
+    }
+    if (PQntuples(res) == 1) {
+        snprintf(account, account_size, "%s", PQgetvalue(res, 0, 0));
+    } else if (lg_txn_id_verify(r->server->keyring, caller->tenant.id, original)) {
+        PQclear(res);
+        r->retry_after = 1;
+        problem(r, 409, "/problems/original-pending", "Original transaction pending",
+                "the transaction to reverse is not processed yet; retry in a moment");
+        return -1;
+    }
+    PQclear(res);
+    return 0;
+}
+
 /* POST /v1/transactions */
 static void post_transaction(api_request *r)
 {
@@ -171,7 +222,7 @@ static void post_transaction(api_request *r)
     const char *user_agent = api_header(r, "User-Agent");
     const char *content_type = api_header(r, "Content-Type");
     char txn_id[LG_UUID_STRLEN], ip[64], key[LG_UUID_STRLEN + LG_ACCOUNT_NUMBER_MAX + 40];
-    char ua[256], err[256];
+    char ua[256], err[256], reversal_account[LG_ACCOUNT_NUMBER_MAX + 1];
     const char *key_account;
     void *payload = NULL;
     size_t payload_len = 0;
@@ -196,6 +247,12 @@ static void post_transaction(api_request *r)
         api_respond_problem(r, &p);
         return;
     }
+    if (cmd.type == LG_TXN_REVERSAL &&
+        reversal_key_account(r, &caller, cmd.original_transaction_id, reversal_account,
+                             sizeof reversal_account) != 0) {
+        lg_avro_free_command(&cmd);
+        return;
+    }
     lg_txn_id_issue(r->server->keyring, caller.tenant.id, idem, txn_id);
     if (idem != NULL) {
         int claim = idempotency_claim(r, &caller, idem, txn_id, client_ip(r, ip, sizeof ip));
@@ -215,9 +272,8 @@ static void post_transaction(api_request *r)
     cmd.request_id = strdup(r->request_id);
     cmd.accepted_at_ms = now_ms();
     if (cmd.type == LG_TXN_REVERSAL) {
-        /* The original's accounts are unknown here: reversals of one transaction stay in
-         * order with each other. */
-        key_account = cmd.original_transaction_id;
+        key_account = reversal_account[0] != '\0' ? reversal_account
+                                                   : cmd.original_transaction_id;
     } else {
         key_account = cmd.from_account != NULL ? cmd.from_account : cmd.to_account;
     }

@@ -5,6 +5,7 @@
  * records are purged. Also: a fatal producer error is survived (the producer is replaced).
  */
 #include "itest.h"
+#include "lg_crypto.h"
 
 #include <pthread.h>
 #include <stdio.h>
@@ -218,6 +219,23 @@ int main(void)
         } while (status != 202 && itest_now_ms() < deadline);
         CHECK(status == 202, "the API did not recover from a fatal producer error");
         expect_status(&a, id1, "COMPLETED");
+        passed++;
+    }
+    /* 7. A reversal of a transaction the API issued but the worker has not recorded yet is
+     * refused with 409 (it would otherwise overtake its original). */
+    {
+        char err[256], pending[LG_UUID_STRLEN];
+        lg_keyring *kr;
+        CHECK(lg_crypto_init() == 0, "sodium");
+        kr = lg_keyring_load(itest_env("LEDGER_MASTER_KEY_FILE"), err, sizeof err);
+        CHECK(kr != NULL, "%s", err);
+        lg_txn_id_issue(kr, a.id, "a-key-never-sent", pending);
+        lg_keyring_free(kr);
+        snprintf(body, sizeof body,
+                 "{\"type\":\"REVERSAL\",\"originalTransactionId\":\"%s\",\"reason\":\"x\"}",
+                 pending);
+        status = itest_post_txn(&a, body, NULL, id1, sizeof id1);
+        CHECK(status == 409, "a reversal of a pending transaction answered %ld", status);
         passed++;
     }
     printf("%d passed, 0 failed\n", passed);
