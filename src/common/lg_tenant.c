@@ -37,7 +37,15 @@ struct lg_router {
     size_t n_pools;
     cached_tenant *cache;
     size_t n_cache, cap_cache;
+    lg_router_on_connect on_connect;
+    void *on_connect_arg;
 };
+
+void lg_router_set_on_connect(lg_router *r, lg_router_on_connect fn, void *arg)
+{
+    r->on_connect = fn;
+    r->on_connect_arg = arg;
+}
 
 static const char *const status_names[] = {"PENDING", "ACTIVE", "SUSPENDED", "INACTIVE"};
 
@@ -322,6 +330,11 @@ static PGconn *acquire(lg_router *r, const char *key, int wait_ms, char *err, si
         conn = found == 1 ? lg_tenant_connect(r->kr, &c.t, c.sealed_password, c.key_id, err,
                                               err_size)
                           : NULL;
+        if (conn != NULL && r->on_connect != NULL &&
+            r->on_connect(conn, r->on_connect_arg, err, err_size) != 0) {
+            PQfinish(conn);
+            conn = NULL;
+        }
     }
     if (conn == NULL) {
         pthread_mutex_lock(&r->lock);

@@ -41,6 +41,11 @@ lg_router *lg_router_new(const char *master_dsn, const lg_keyring *kr, int max_p
                          char *err, size_t err_size);
 void lg_router_free(lg_router *r);
 
+/* Called on every new tenant-database connection before first use (e.g. to prepare
+ * statements); a non-zero return closes the connection and fails the acquire with err. */
+typedef int (*lg_router_on_connect)(PGconn *conn, void *arg, char *err, size_t err_size);
+void lg_router_set_on_connect(lg_router *r, lg_router_on_connect fn, void *arg);
+
 /* Finds a tenant by id (when id is not NULL) or by slug. Returns 1 and fills out when found,
  * 0 when there is no such tenant, -1 with err when the master cannot be read. */
 int lg_router_lookup(lg_router *r, const char *id, const char *slug, lg_tenant *out, char *err,

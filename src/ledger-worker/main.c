@@ -1,6 +1,8 @@
 /* ledger-worker: applies transaction commands from Kafka to the tenants' ledgers. */
 #include "worker.h"
 
+#include "ledger_sql.h"
+
 #include "lg_avro.h"
 #include "lg_config.h"
 #include "lg_log.h"
@@ -72,6 +74,7 @@ int main(void)
         goto out;
     }
     cfg.keyring = kr;
+    lg_router_set_on_connect(cfg.router, wk_sql_prepare, NULL);
     memset(&sa, 0, sizeof sa);
     sa.sa_handler = on_signal;
     sigaction(SIGTERM, &sa, NULL);

@@ -40,6 +40,8 @@
  */
 #include "postings.h"
 
+#include "ledger_sql.h"
+
 #include "lg_crypto.h"
 #include "lg_money.h"
 
@@ -418,27 +420,20 @@ static void batch_free(batch *b)
     free(b->decisions);
 }
 
-/* Loads the originals of the batch's reversals (with their entries), from the database and from
- * earlier in the batch. Collects their account ids into ids. */
-static lg_db_status load_originals(PGconn *db, batch *b, pg_array *ids, char *err,
-                                   size_t err_size)
+/* Registers the originals of the batch's reversals (to be read by SQL_ORIGINALS). Returns the
+ * number of originals, or -1 when out of memory. */
+static int collect_originals(batch *b, pg_array *want)
 {
-    pg_array want = {0};
-    PGresult *res = NULL;
-    lg_db_status st = LG_DB_OK;
     size_t n_rev = 0;
-
     for (size_t i = 0; i < b->n; i++)
         if (b->decisions[i].cmd->type == LG_TXN_REVERSAL &&
             b->decisions[i].cmd->original_transaction_id != NULL)
             n_rev++;
     if (n_rev == 0)
-        return LG_DB_OK;
+        return 0;
     b->originals = calloc(n_rev, sizeof *b->originals);
-    if (b->originals == NULL) {
-        snprintf(err, err_size, "out of memory");
-        return LG_DB_FATAL;
-    }
+    if (b->originals == NULL)
+        return -1;
     for (size_t i = 0; i < b->n; i++) {
         const lg_txn_command *c = b->decisions[i].cmd;
         if (c->type != LG_TXN_REVERSAL || c->original_transaction_id == NULL ||
@@ -446,22 +441,15 @@ static lg_db_status load_originals(PGconn *db, batch *b, pg_array *ids, char *er
             continue;
         snprintf(b->originals[b->n_originals++].id, LG_UUID_STRLEN, "%s",
                  c->original_transaction_id);
-        arr_add(&want, c->original_transaction_id);
+        arr_add(want, c->original_transaction_id);
     }
-    /* Entries come in posting order. The status read here may be stale: relock_originals
-     * reads it again under lock, once the accounts are locked. */
-    res = PQexecParams(db,
-                       "SELECT t.id, t.type, t.status, t.currency, t.amount::text,"
-                       " coalesce(t.from_account_id::text, ''), coalesce(t.to_account_id::text, ''),"
-                       " e.account_id, e.entry_type, e.amount::text"
-                       " FROM transactions t LEFT JOIN ledger_entries e ON e.transaction_id = t.id"
-                       " WHERE t.id = ANY($1::uuid[]) ORDER BY t.id, e.entry_seq",
-                       1, NULL, (const char *[]){arr_done(&want)}, NULL, NULL, 0);
-    if (PQresultStatus(res) != PGRES_TUPLES_OK) {
-        snprintf(err, err_size, "reading reversal originals: %s", PQerrorMessage(db));
-        st = lg_db_classify(db, res);
-        goto out;
-    }
+    return (int)b->n_originals;
+}
+
+/* Reads SQL_ORIGINALS: the originals found, with their entries; their accounts go to ids and
+ * their currencies to currencies, so that the lock covers them. */
+static void read_originals(batch *b, const PGresult *res, pg_array *ids, pg_array *currencies)
+{
     for (int r = 0; r < PQntuples(res); r++) {
         original *o = find_original(b, PQgetvalue(res, r, 0));
         if (o == NULL)
@@ -474,6 +462,7 @@ static lg_db_status load_originals(PGconn *db, batch *b, pg_array *ids, char *er
             o->amount = money_of(res, r, 4);
             snprintf(o->from_id, sizeof o->from_id, "%s", PQgetvalue(res, r, 5));
             snprintf(o->to_id, sizeof o->to_id, "%s", PQgetvalue(res, r, 6));
+            arr_add(currencies, o->currency);
         }
         if (!PQgetisnull(res, r, 7) && o->n_entries < 4) {
             snprintf(o->entry_account[o->n_entries], LG_UUID_STRLEN, "%s", PQgetvalue(res, r, 7));
@@ -484,10 +473,6 @@ static lg_db_status load_originals(PGconn *db, batch *b, pg_array *ids, char *er
             o->n_entries++;
         }
     }
-out:
-    PQclear(res);
-    arr_free(&want);
-    return st;
 }
 
 /* A reversal whose original sits earlier in the same batch: the original's decision gives its
@@ -515,37 +500,13 @@ static void original_from_batch(batch *b, size_t upto, original *o)
     }
 }
 
-static lg_db_status lock_accounts(PGconn *db, batch *b, pg_array *numbers, pg_array *ids,
-                                  pg_array *currencies, char *err, size_t err_size)
+/* Reads SQL_LOCK_ACCOUNTS: the locked accounts, in id order. */
+static int read_accounts(batch *b, const PGresult *res)
 {
-    PGresult *res;
-    const char *params[3];
-    params[0] = arr_done(numbers);
-    params[1] = arr_done(ids);
-    params[2] = arr_done(currencies);
-    res = PQexecParams(db,
-                       "SELECT id, account_number, account_type = 'INTERNAL', status, currency,"
-                       " balance::text, available_balance::text, minimum_balance::text,"
-                       " overdraft_limit::text, normal_side = 'CREDIT', gl_code"
-                       " FROM accounts"
-                       " WHERE deleted_at IS NULL AND (account_number = ANY($1::text[])"
-                       "   OR id = ANY($2::uuid[])"
-                       "   OR (account_type = 'INTERNAL' AND currency = ANY($3::text[])))"
-                       " ORDER BY id FOR UPDATE",
-                       3, NULL, params, NULL, NULL, 0);
-    if (PQresultStatus(res) != PGRES_TUPLES_OK) {
-        lg_db_status st = lg_db_classify(db, res);
-        snprintf(err, err_size, "locking accounts: %s", PQerrorMessage(db));
-        PQclear(res);
-        return st;
-    }
     b->n_accounts = (size_t)PQntuples(res);
     b->accounts = calloc(b->n_accounts + 1, sizeof *b->accounts);
-    if (b->accounts == NULL) {
-        PQclear(res);
-        snprintf(err, err_size, "out of memory");
-        return LG_DB_FATAL;
-    }
+    if (b->accounts == NULL)
+        return -1;
     for (int r = 0; r < PQntuples(res); r++) {
         account *a = &b->accounts[r];
         snprintf(a->id, sizeof a->id, "%s", PQgetvalue(res, r, 0));
@@ -560,54 +521,22 @@ static lg_db_status lock_accounts(PGconn *db, batch *b, pg_array *numbers, pg_ar
         a->credit_normal = PQgetvalue(res, r, 9)[0] == 't';
         snprintf(a->gl_code, sizeof a->gl_code, "%s", PQgetvalue(res, r, 10));
     }
-    PQclear(res);
-    return LG_DB_OK;
+    return 0;
 }
 
-/* Locks the originals of the batch's reversals (after the accounts, always in that order) and
- * refreshes their status: a concurrent reversal may have committed since load_originals. */
-static lg_db_status relock_originals(PGconn *db, batch *b, char *err, size_t err_size)
+/* Reads SQL_RELOCK_ORIGINALS: a concurrent reversal may have committed since SQL_ORIGINALS. */
+static void read_relocked_originals(batch *b, const PGresult *res)
 {
-    pg_array ids = {0};
-    PGresult *res;
-    lg_db_status st = LG_DB_OK;
-    if (b->n_originals == 0)
-        return LG_DB_OK;
-    for (size_t i = 0; i < b->n_originals; i++)
-        arr_add(&ids, b->originals[i].id);
-    res = PQexecParams(db,
-                       "SELECT id, status FROM transactions WHERE id = ANY($1::uuid[])"
-                       " ORDER BY id FOR UPDATE",
-                       1, NULL, (const char *[]){arr_done(&ids)}, NULL, NULL, 0);
-    if (PQresultStatus(res) != PGRES_TUPLES_OK) {
-        st = lg_db_classify(db, res);
-        snprintf(err, err_size, "locking reversal originals: %s", PQerrorMessage(db));
-    } else {
-        for (int r = 0; r < PQntuples(res); r++) {
-            original *o = find_original(b, PQgetvalue(res, r, 0));
-            if (o != NULL && o->found)
-                snprintf(o->status, sizeof o->status, "%s", PQgetvalue(res, r, 1));
-        }
+    for (int r = 0; r < PQntuples(res); r++) {
+        original *o = find_original(b, PQgetvalue(res, r, 0));
+        if (o != NULL && o->found)
+            snprintf(o->status, sizeof o->status, "%s", PQgetvalue(res, r, 1));
     }
-    PQclear(res);
-    arr_free(&ids);
-    return st;
 }
 
-static lg_db_status mark_recorded(PGconn *db, batch *b, char *err, size_t err_size)
+/* Reads SQL_RECORDED: commands already recorded, and repeats within the batch, are skipped. */
+static void read_recorded(batch *b, const PGresult *res)
 {
-    pg_array ids = {0};
-    PGresult *res;
-    lg_db_status st = LG_DB_OK;
-    for (size_t i = 0; i < b->n; i++)
-        arr_add(&ids, b->decisions[i].cmd->transaction_id);
-    res = PQexecParams(db, "SELECT id FROM transactions WHERE id = ANY($1::uuid[])", 1, NULL,
-                       (const char *[]){arr_done(&ids)}, NULL, NULL, 0);
-    if (PQresultStatus(res) != PGRES_TUPLES_OK) {
-        st = lg_db_classify(db, res);
-        snprintf(err, err_size, "finding recorded commands: %s", PQerrorMessage(db));
-        goto out;
-    }
     for (size_t i = 0; i < b->n; i++) {
         decision *d = &b->decisions[i];
         for (int r = 0; r < PQntuples(res) && !d->skip; r++)
@@ -615,10 +544,6 @@ static lg_db_status mark_recorded(PGconn *db, batch *b, char *err, size_t err_si
         for (size_t j = 0; j < i && !d->skip; j++)
             d->skip = strcmp(b->decisions[j].cmd->transaction_id, d->cmd->transaction_id) == 0;
     }
-out:
-    PQclear(res);
-    arr_free(&ids);
-    return st;
 }
 
 static const char *ms_text(int64_t ms, char *buf, size_t size)
@@ -627,24 +552,34 @@ static const char *ms_text(int64_t ms, char *buf, size_t size)
     return buf;
 }
 
-/* Writes the batch's decisions with set-based statements. */
-static lg_db_status write_batch(PGconn *db, const char *tenant_id, batch *b, char *err,
-                                size_t err_size)
-{
-    enum { T_ID, T_TYPE, T_AMOUNT, T_CUR, T_FROM, T_TO, T_DESC, T_REF, T_STATUS, T_CODE,
-           T_REASON, T_ORIG, T_REVREASON, T_IDEM, T_BY, T_IP, T_DEV, T_AT, T_N };
-    enum { E_ID, E_TXN, E_ACCT, E_TYPE, E_AMOUNT, E_CUR, E_AFTER, E_CODE, E_DESC, E_N };
-    enum { A_ID, A_BAL, A_AVAIL, A_N };
-    pg_array t[T_N], e[E_N], a[A_N], rev = {0}, rev_reason = {0};
-    const char *params[T_N];
-    PGresult *res = NULL;
-    lg_db_status st = LG_DB_OK;
-    char money[LG_MONEY_STRLEN], at[32];
-    int n_txn = 0, n_entries = 0, n_accounts = 0;
+/* The arrays of one batch's writes; they live until the pipeline has run. */
+enum { T_ID, T_TYPE, T_AMOUNT, T_CUR, T_FROM, T_TO, T_DESC, T_REF, T_STATUS, T_CODE, T_REASON,
+       T_ORIG, T_REVREASON, T_IDEM, T_BY, T_IP, T_DEV, T_AT, T_N };
+enum { E_ID, E_TXN, E_ACCT, E_TYPE, E_AMOUNT, E_CUR, E_AFTER, E_CODE, E_DESC, E_N };
+enum { A_ID, A_BAL, A_AVAIL, A_N };
 
-    memset(t, 0, sizeof t);
-    memset(e, 0, sizeof e);
-    memset(a, 0, sizeof a);
+typedef struct {
+    pg_array t[T_N], e[E_N], a[A_N], rev, rev_reason;
+} writes;
+
+static void writes_free(writes *w)
+{
+    for (int i = 0; i < T_N; i++)
+        arr_free(&w->t[i]);
+    for (int i = 0; i < E_N; i++)
+        arr_free(&w->e[i]);
+    for (int i = 0; i < A_N; i++)
+        arr_free(&w->a[i]);
+    arr_free(&w->rev);
+    arr_free(&w->rev_reason);
+}
+
+/* Turns the batch's decisions into the set-based writes, added to the pipeline. */
+static void plan_writes(const char *tenant_id, batch *b, writes *w, wk_pipeline *p)
+{
+    char money[LG_MONEY_STRLEN], at[32];
+    wk_step *s;
+
     for (size_t i = 0; i < b->n; i++) {
         decision *d = &b->decisions[i];
         const lg_txn_command *c = d->cmd;
@@ -656,30 +591,29 @@ static lg_db_status write_batch(PGconn *db, const char *tenant_id, batch *b, cha
             amount = d->orig->amount;
             currency = d->orig->currency;
         }
-        arr_add(&t[T_ID], c->transaction_id);
-        arr_add(&t[T_TYPE], lg_txn_type_name(c->type));
+        arr_add(&w->t[T_ID], c->transaction_id);
+        arr_add(&w->t[T_TYPE], lg_txn_type_name(c->type));
         /* A reversal of an unknown transaction has no amount: record the least positive one
          * so that the row satisfies amount > 0; it is FAILED and posts nothing. */
-        arr_add(&t[T_AMOUNT], lg_money_format(amount > 0 ? amount : 1, money, sizeof money));
-        arr_add(&t[T_CUR], currency != NULL && currency[0] != '\0' ? currency : "XXX");
-        arr_add(&t[T_FROM], d->from != NULL ? d->from->id : NULL);
-        arr_add(&t[T_TO], d->to != NULL ? d->to->id : NULL);
-        arr_add(&t[T_DESC], c->description);
-        arr_add(&t[T_REF], c->reference);
-        arr_add(&t[T_STATUS], d->failed ? "FAILED" : "COMPLETED");
-        arr_add(&t[T_CODE], d->failed ? d->failure_code : NULL);
-        arr_add(&t[T_REASON], d->failed ? d->failure_reason : NULL);
-        arr_add(&t[T_ORIG], c->original_transaction_id);
-        arr_add(&t[T_REVREASON], c->type == LG_TXN_REVERSAL ? c->reason : NULL);
-        arr_add(&t[T_IDEM], c->idempotency_key);
-        arr_add(&t[T_BY], c->requested_by);
-        arr_add(&t[T_IP], c->requested_by_ip);
-        arr_add(&t[T_DEV], c->requested_by_device);
-        arr_add(&t[T_AT], ms_text(c->accepted_at_ms, at, sizeof at));
-        n_txn++;
+        arr_add(&w->t[T_AMOUNT], lg_money_format(amount > 0 ? amount : 1, money, sizeof money));
+        arr_add(&w->t[T_CUR], currency != NULL && currency[0] != '\0' ? currency : "XXX");
+        arr_add(&w->t[T_FROM], d->from != NULL ? d->from->id : NULL);
+        arr_add(&w->t[T_TO], d->to != NULL ? d->to->id : NULL);
+        arr_add(&w->t[T_DESC], c->description);
+        arr_add(&w->t[T_REF], c->reference);
+        arr_add(&w->t[T_STATUS], d->failed ? "FAILED" : "COMPLETED");
+        arr_add(&w->t[T_CODE], d->failed ? d->failure_code : NULL);
+        arr_add(&w->t[T_REASON], d->failed ? d->failure_reason : NULL);
+        arr_add(&w->t[T_ORIG], c->original_transaction_id);
+        arr_add(&w->t[T_REVREASON], c->type == LG_TXN_REVERSAL ? c->reason : NULL);
+        arr_add(&w->t[T_IDEM], c->idempotency_key);
+        arr_add(&w->t[T_BY], c->requested_by);
+        arr_add(&w->t[T_IP], c->requested_by_ip);
+        arr_add(&w->t[T_DEV], c->requested_by_device);
+        arr_add(&w->t[T_AT], ms_text(c->accepted_at_ms, at, sizeof at));
         if (!d->failed && c->type == LG_TXN_REVERSAL) {
-            arr_add(&rev, d->orig->id);
-            arr_add(&rev_reason, c->reason);
+            arr_add(&w->rev, d->orig->id);
+            arr_add(&w->rev_reason, c->reason);
         }
         for (size_t k = 0; !d->failed && k < d->n_legs; k++) {
             leg *l = &d->legs[k];
@@ -687,142 +621,83 @@ static lg_db_status write_batch(PGconn *db, const char *tenant_id, batch *b, cha
             snprintf(idx, sizeof idx, "%zu", k);
             lg_uuid_derive(entry_id,
                            (const char *const[]){tenant_id, c->transaction_id, "entry", idx}, 4);
-            arr_add(&e[E_ID], entry_id);
-            arr_add(&e[E_TXN], c->transaction_id);
-            arr_add(&e[E_ACCT], l->acct->id);
-            arr_add(&e[E_TYPE], lg_entry_type_name(l->side));
-            arr_add(&e[E_AMOUNT], lg_money_format(l->amount, money, sizeof money));
-            arr_add(&e[E_CUR], l->acct->currency);
-            arr_add(&e[E_AFTER], lg_money_format(l->balance_after, money, sizeof money));
-            arr_add(&e[E_CODE], l->acct->gl_code);
-            arr_add(&e[E_DESC], c->description);
-            n_entries++;
+            arr_add(&w->e[E_ID], entry_id);
+            arr_add(&w->e[E_TXN], c->transaction_id);
+            arr_add(&w->e[E_ACCT], l->acct->id);
+            arr_add(&w->e[E_TYPE], lg_entry_type_name(l->side));
+            arr_add(&w->e[E_AMOUNT], lg_money_format(l->amount, money, sizeof money));
+            arr_add(&w->e[E_CUR], l->acct->currency);
+            arr_add(&w->e[E_AFTER], lg_money_format(l->balance_after, money, sizeof money));
+            arr_add(&w->e[E_CODE], l->acct->gl_code);
+            arr_add(&w->e[E_DESC], c->description);
         }
     }
     for (size_t i = 0; i < b->n_accounts; i++) {
         account *acc = &b->accounts[i];
         if (!acc->touched)
             continue;
-        arr_add(&a[A_ID], acc->id);
-        arr_add(&a[A_BAL], lg_money_format(acc->balance, money, sizeof money));
-        arr_add(&a[A_AVAIL], lg_money_format(acc->available, money, sizeof money));
-        n_accounts++;
+        arr_add(&w->a[A_ID], acc->id);
+        arr_add(&w->a[A_BAL], lg_money_format(acc->balance, money, sizeof money));
+        arr_add(&w->a[A_AVAIL], lg_money_format(acc->available, money, sizeof money));
     }
-
-    if (n_txn > 0) {
+    if (w->t[T_ID].n > 0) {
+        s = wk_pipeline_add(p, SQL_INSERT_TRANSACTIONS, NULL);
+        s->n_params = T_N;
         for (int i = 0; i < T_N; i++)
-            params[i] = arr_done(&t[i]);
-        /* transactionRef: TXN-<UTC date>-<sequence, at least six digits>. format's width pads
-         * and never truncates (lpad would cut 1000000 to "100000", a duplicate). */
-        res = PQexecParams(
-            db,
-            "INSERT INTO transactions (id, transaction_ref, type, amount, currency,"
-            " from_account_id, to_account_id, description, reference, status, failure_code,"
-            " failure_reason, original_transaction_id, reversal_reason, idempotency_key,"
-            " created_by, created_by_ip, created_by_device, created_at, processed_at)"
-            " SELECT u.id, 'TXN-' || to_char(now() AT TIME ZONE 'UTC', 'YYYYMMDD') || '-' ||"
-            "   translate(format('%6s', nextval('transaction_ref_seq')), ' ', '0'), u.type,"
-            "   u.amount, u.currency, u.from_id, u.to_id, u.description, u.reference, u.status,"
-            "   u.code, u.reason, u.orig, u.revreason, u.idem, u.created_by, u.ip, u.device,"
-            "   to_timestamp(u.at), now()"
-            " FROM unnest($1::uuid[], $2::transaction_type[], $3::numeric[], $4::text[],"
-            "   $5::uuid[], $6::uuid[], $7::text[], $8::text[], $9::transaction_status[],"
-            "   $10::text[], $11::text[], $12::uuid[], $13::text[], $14::text[], $15::uuid[],"
-            "   $16::text[], $17::text[], $18::numeric[]) WITH ORDINALITY"
-            "   AS u(id, type, amount, currency, from_id, to_id, description, reference, status,"
-            "        code, reason, orig, revreason, idem, created_by, ip, device, at, ord)"
-            " ORDER BY u.ord",
-            T_N, NULL, params, NULL, NULL, 0);
-        if (PQresultStatus(res) != PGRES_COMMAND_OK) {
-            st = lg_db_classify(db, res);
-            snprintf(err, err_size, "recording transactions: %s", PQerrorMessage(db));
-            goto out;
-        }
-        PQclear(res);
-        res = NULL;
+            s->params[i] = arr_done(&w->t[i]);
     }
-    if (n_entries > 0) {
+    if (w->e[E_ID].n > 0) {
+        s = wk_pipeline_add(p, SQL_INSERT_ENTRIES, NULL);
+        s->n_params = E_N;
         for (int i = 0; i < E_N; i++)
-            params[i] = arr_done(&e[i]);
-        res = PQexecParams(
-            db,
-            "INSERT INTO ledger_entries (id, transaction_id, account_id, entry_type, amount,"
-            " currency, balance_after, account_code, description)"
-            " SELECT u.id, u.txn, u.acct, u.type, u.amount, u.currency, u.after, u.code, u.descr"
-            " FROM unnest($1::uuid[], $2::uuid[], $3::uuid[], $4::entry_type[], $5::numeric[],"
-            "   $6::text[], $7::numeric[], $8::text[], $9::text[]) WITH ORDINALITY"
-            "   AS u(id, txn, acct, type, amount, currency, after, code, descr, ord)"
-            " ORDER BY u.ord",
-            E_N, NULL, params, NULL, NULL, 0);
-        if (PQresultStatus(res) != PGRES_COMMAND_OK) {
-            st = lg_db_classify(db, res);
-            snprintf(err, err_size, "recording ledger entries: %s", PQerrorMessage(db));
-            goto out;
-        }
-        PQclear(res);
-        res = NULL;
+            s->params[i] = arr_done(&w->e[i]);
     }
-    if (n_accounts > 0) {
+    if (w->a[A_ID].n > 0) {
+        s = wk_pipeline_add(p, SQL_UPDATE_BALANCES, NULL);
+        s->n_params = A_N;
         for (int i = 0; i < A_N; i++)
-            params[i] = arr_done(&a[i]);
-        res = PQexecParams(db,
-                           "UPDATE accounts SET balance = u.balance, available_balance = u.avail"
-                           " FROM unnest($1::uuid[], $2::numeric[], $3::numeric[])"
-                           "   AS u(id, balance, avail) WHERE accounts.id = u.id",
-                           A_N, NULL, params, NULL, NULL, 0);
-        if (PQresultStatus(res) != PGRES_COMMAND_OK) {
-            st = lg_db_classify(db, res);
-            snprintf(err, err_size, "updating balances: %s", PQerrorMessage(db));
-            goto out;
-        }
-        PQclear(res);
-        res = NULL;
+            s->params[i] = arr_done(&w->a[i]);
     }
-    if (rev.n > 0) {
-        params[0] = arr_done(&rev);
-        params[1] = arr_done(&rev_reason);
-        res = PQexecParams(db,
-                           "UPDATE transactions SET status = 'REVERSED', reversed_at = now(),"
-                           " reversal_reason = u.reason"
-                           " FROM unnest($1::uuid[], $2::text[]) AS u(id, reason)"
-                           " WHERE transactions.id = u.id AND transactions.status = 'COMPLETED'",
-                           2, NULL, params, NULL, NULL, 0);
-        if (PQresultStatus(res) != PGRES_COMMAND_OK) {
-            st = lg_db_classify(db, res);
-            snprintf(err, err_size, "marking reversed transactions: %s", PQerrorMessage(db));
-            goto out;
-        }
+    if (w->rev.n > 0) {
+        s = wk_pipeline_add(p, SQL_MARK_REVERSED, NULL);
+        s->n_params = 2;
+        s->params[0] = arr_done(&w->rev);
+        s->params[1] = arr_done(&w->rev_reason);
     }
-out:
-    PQclear(res);
-    for (int i = 0; i < T_N; i++)
-        arr_free(&t[i]);
-    for (int i = 0; i < E_N; i++)
-        arr_free(&e[i]);
-    for (int i = 0; i < A_N; i++)
-        arr_free(&a[i]);
-    arr_free(&rev);
-    arr_free(&rev_reason);
-    return st;
 }
 
 static lg_db_status rollback(PGconn *db, lg_db_status st)
 {
-    PGresult *res = PQexec(db, "ROLLBACK");
+    PGresult *res;
+    if (PQstatus(db) != CONNECTION_OK)
+        return st;
+    res = PQexec(db, "ROLLBACK");
     PQclear(res);
     return st;
 }
 
+/*
+ * The round trips of a batch:
+ *   [BEGIN, originals]                  only when the batch holds reversals
+ *   [BEGIN,] lock accounts, [relock originals,] recorded commands
+ *   decide every command in memory
+ *   insert transactions, insert entries, update balances, [mark reversed,] COMMIT
+ */
 lg_db_status wk_apply_batch(PGconn *db, const char *tenant_id, lg_txn_command *const *cmds,
                             size_t n, const char *force_failure_code,
                             const char *force_failure_reason, char *err, size_t err_size)
 {
     batch b;
-    pg_array numbers = {0}, ids = {0}, currencies = {0};
-    lg_db_status st;
-    PGresult *res;
+    pg_array numbers = {0}, ids = {0}, currencies = {0}, want = {0}, txn_ids = {0};
+    wk_pipeline p;
+    writes w;
+    wk_step *s;
+    lg_db_status st = LG_DB_OK;
+    int began = 0, n_originals;
 
     memset(&b, 0, sizeof b);
+    memset(&p, 0, sizeof p);
+    memset(&w, 0, sizeof w);
     b.n = n;
     b.decisions = calloc(n, sizeof *b.decisions);
     if (b.decisions == NULL) {
@@ -836,25 +711,61 @@ lg_db_status wk_apply_batch(PGconn *db, const char *tenant_id, lg_txn_command *c
             arr_add(&numbers, c->from_account);
         if (c->to_account != NULL)
             arr_add(&numbers, c->to_account);
-        if (c->currency != NULL)
+        if (c->currency != NULL && c->currency[0] != '\0')
             arr_add(&currencies, c->currency);
+        arr_add(&txn_ids, c->transaction_id);
     }
-    res = PQexec(db, "BEGIN");
-    st = lg_db_classify(db, res);
-    PQclear(res);
-    if (st != LG_DB_OK) {
-        snprintf(err, err_size, "BEGIN: %s", PQerrorMessage(db));
+    n_originals = collect_originals(&b, &want);
+    if (n_originals < 0) {
+        snprintf(err, err_size, "out of memory");
+        st = LG_DB_FATAL;
         goto out;
     }
-    if ((st = load_originals(db, &b, &ids, err, err_size)) != LG_DB_OK)
+    if (n_originals > 0) {
+        wk_pipeline_add(&p, SQL_RAW, "BEGIN");
+        s = wk_pipeline_add(&p, SQL_ORIGINALS, NULL);
+        s->n_params = 1;
+        s->params[0] = arr_done(&want);
+        began = 1;
+        st = wk_pipeline_run(db, &p, "reading reversal originals", err, err_size);
+        if (st != LG_DB_OK)
+            goto fail;
+        read_originals(&b, p.results[1], &ids, &currencies);
+        wk_pipeline_clear(&p);
+    }
+
+    if (!began)
+        wk_pipeline_add(&p, SQL_RAW, "BEGIN");
+    s = wk_pipeline_add(&p, SQL_LOCK_ACCOUNTS, NULL);
+    s->n_params = 3;
+    s->params[0] = arr_done(&numbers);
+    s->params[1] = arr_done(&ids);
+    s->params[2] = arr_done(&currencies);
+    if (n_originals > 0) {
+        s = wk_pipeline_add(&p, SQL_RELOCK_ORIGINALS, NULL);
+        s->n_params = 1;
+        s->params[0] = want.buf;
+    }
+    s = wk_pipeline_add(&p, SQL_RECORDED, NULL);
+    s->n_params = 1;
+    s->params[0] = arr_done(&txn_ids);
+    began = 1;
+    st = wk_pipeline_run(db, &p, "locking accounts", err, err_size);
+    if (st != LG_DB_OK)
         goto fail;
-    for (size_t i = 0; i < b.n_originals; i++)
-        if (b.originals[i].found)
-            arr_add(&currencies, b.originals[i].currency);
-    if ((st = lock_accounts(db, &b, &numbers, &ids, &currencies, err, err_size)) != LG_DB_OK ||
-        (st = relock_originals(db, &b, err, err_size)) != LG_DB_OK ||
-        (st = mark_recorded(db, &b, err, err_size)) != LG_DB_OK)
-        goto fail;
+    {
+        size_t k = n_originals > 0 ? 0 : 1; /* skip the BEGIN */
+        if (read_accounts(&b, p.results[k]) != 0) {
+            snprintf(err, err_size, "out of memory");
+            st = LG_DB_FATAL;
+            goto fail;
+        }
+        if (n_originals > 0)
+            read_relocked_originals(&b, p.results[++k]);
+        read_recorded(&b, p.results[k + 1]);
+    }
+    wk_pipeline_clear(&p);
+
     for (size_t i = 0; i < n; i++) {
         decision *d = &b.decisions[i];
         if (d->skip)
@@ -866,24 +777,29 @@ lg_db_status wk_apply_batch(PGconn *db, const char *tenant_id, lg_txn_command *c
         }
         decide(&b, d, force_failure_code, force_failure_reason);
     }
-    if ((st = write_batch(db, tenant_id, &b, err, err_size)) != LG_DB_OK)
-        goto fail;
-    res = PQexec(db, "COMMIT");
-    st = lg_db_classify(db, res);
-    PQclear(res);
-    if (st != LG_DB_OK) {
-        /* A failed COMMIT left nothing behind; a lost connection during COMMIT may have
-         * committed: either way redoing the batch is safe (recorded commands are skipped). */
-        snprintf(err, err_size, "COMMIT: %s", PQerrorMessage(db));
+
+    plan_writes(tenant_id, &b, &w, &p);
+    wk_pipeline_add(&p, SQL_RAW, "COMMIT");
+    st = wk_pipeline_run(db, &p, "recording the batch", err, err_size);
+    if (st == LG_DB_OK)
+        goto out;
+    if (PQresultStatus(p.results[p.n - 1]) == PGRES_FATAL_ERROR) {
+        /* The COMMIT itself failed: nothing was written. A lost connection during COMMIT may
+         * have committed: either way redoing the batch is safe (recorded commands are
+         * skipped). */
         st = LG_DB_RETRY;
     }
-    goto out;
 fail:
-    rollback(db, st);
+    if (began)
+        rollback(db, st);
 out:
+    wk_pipeline_clear(&p);
+    writes_free(&w);
     arr_free(&numbers);
     arr_free(&ids);
     arr_free(&currencies);
+    arr_free(&want);
+    arr_free(&txn_ids);
     batch_free(&b);
     return st;
 }
@@ -912,33 +828,33 @@ lg_db_status wk_load_outcomes(PGconn *db, const char *tenant_id, lg_txn_command 
                               size_t n, wk_outcome *out, char *err, size_t err_size)
 {
     pg_array ids = {0};
-    PGresult *t = NULL, *e = NULL;
+    const PGresult *t, *e;
+    wk_pipeline p;
+    wk_step *s;
     lg_db_status st = LG_DB_OK;
     const char *param;
 
     memset(out, 0, n * sizeof *out);
+    memset(&p, 0, sizeof p);
     for (size_t i = 0; i < n; i++)
         arr_add(&ids, cmds[i]->transaction_id);
     param = arr_done(&ids);
-    /* One snapshot for both reads. */
-    PQclear(PQexec(db, "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY"));
-    t = PQexecParams(db,
-                     "SELECT id, transaction_ref, type, status, failure_code, failure_reason,"
-                     " (extract(epoch FROM processed_at) * 1000)::bigint"
-                     " FROM transactions WHERE id = ANY($1::uuid[])",
-                     1, NULL, &param, NULL, NULL, 0);
-    if (PQresultStatus(t) != PGRES_TUPLES_OK)
-        goto db_error;
-    e = PQexecParams(db,
-                     "SELECT e.id, e.transaction_id, e.account_id, a.account_number, e.entry_type,"
-                     " e.amount::text, e.currency, e.balance_after::text, e.account_code,"
-                     " e.description, (extract(epoch FROM e.created_at) * 1000)::bigint"
-                     " FROM ledger_entries e JOIN accounts a ON a.id = e.account_id"
-                     " WHERE e.transaction_id = ANY($1::uuid[]) ORDER BY e.entry_seq",
-                     1, NULL, &param, NULL, NULL, 0);
-    if (PQresultStatus(e) != PGRES_TUPLES_OK)
-        goto db_error;
-    PQclear(PQexec(db, "COMMIT"));
+    /* One snapshot for both reads, one round trip. */
+    wk_pipeline_add(&p, SQL_RAW, "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY");
+    s = wk_pipeline_add(&p, SQL_OUTCOME_TRANSACTIONS, NULL);
+    s->n_params = 1;
+    s->params[0] = param;
+    s = wk_pipeline_add(&p, SQL_OUTCOME_ENTRIES, NULL);
+    s->n_params = 1;
+    s->params[0] = param;
+    wk_pipeline_add(&p, SQL_RAW, "COMMIT");
+    st = wk_pipeline_run(db, &p, "reading outcomes", err, err_size);
+    if (st != LG_DB_OK) {
+        rollback(db, st);
+        goto out;
+    }
+    t = p.results[1];
+    e = p.results[2];
 
     for (size_t i = 0; i < n; i++) {
         wk_outcome *o = &out[i];
@@ -999,16 +915,8 @@ lg_db_status wk_load_outcomes(PGconn *db, const char *tenant_id, lg_txn_command 
             ev->created_at_ms = ms_of(e, r, 10);
         }
     }
-    goto out;
-db_error:
-    st = lg_db_classify(db, PQresultStatus(t) != PGRES_TUPLES_OK ? t : e);
-    if (st == LG_DB_OK)
-        st = LG_DB_RETRY;
-    snprintf(err, err_size, "reading outcomes: %s", PQerrorMessage(db));
-    PQclear(PQexec(db, "ROLLBACK"));
 out:
-    PQclear(t);
-    PQclear(e);
+    wk_pipeline_clear(&p);
     arr_free(&ids);
     return st;
 }
