@@ -1,7 +1,8 @@
 /*
  * producer-api internals. The server (api_server.c) owns libmicrohttpd and the Kafka producer;
- * routes (api_routes.c) parse, authorise and answer; auth (api_auth.c) turns a credential into
- * a caller. Data flows one way: HTTP -> validation -> Kafka or PostgreSQL -> response.
+ * routes (api_routes.c) route, and parse, authorise and produce the writes; reads (api_reads.c)
+ * answer from the tenant databases; auth (api_auth.c) turns a credential into a caller. Data
+ * flows one way: HTTP -> validation -> Kafka or PostgreSQL -> response.
  */
 #ifndef LG_API_H
 #define LG_API_H
@@ -82,6 +83,17 @@ void api_respond_json(api_request *r, int status, json_t *value);
 /* Handles a complete request: either answers it (r->status set) or suspends it until a
  * Kafka delivery report answers it. */
 void api_route(api_request *r);
+
+/* The reads (api_reads.c). Each authenticates the caller, reads the caller's tenant database
+ * through the router's pool and answers r (JSON, or problem+json on error). */
+/* GET /v1/transactions/{id}: the transaction; PENDING for an issued id not recorded yet. */
+void api_get_transaction(api_request *r, const char *id);
+/* GET /v1/transactions?ref=... (one transaction) or ?account=&status=&type=&from=&to=&limit=&cursor=
+ * (a page of transactions, newest first). */
+void api_list_transactions(api_request *r);
+/* /v1/accounts/{number}/balance and /v1/accounts/{number}/entries (any method: answers 404 for
+ * another path under /v1/accounts/, 405 for a method other than GET). */
+void api_account_reads(api_request *r);
 
 /* Produces a command; on return the request is suspended and the delivery report answers it. */
 void api_produce_command(api_request *r, const char *key, void *payload, size_t len,

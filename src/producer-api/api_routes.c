@@ -289,102 +289,6 @@ static void post_transaction(api_request *r)
     api_produce_command(r, key, payload, payload_len, txn_id, traceparent);
 }
 
-static void set_money(json_t *o, const char *name, const char *numeric_text)
-{
-    int64_t v;
-    char buf[LG_MONEY_STRLEN], err[64];
-    if (lg_money_parse_signed(numeric_text, &v, err, sizeof err) == 0)
-        json_object_set_new(o, name, json_string(lg_money_format(v, buf, sizeof buf)));
-}
-
-static void set_text(json_t *o, const char *name, const PGresult *res, int col)
-{
-    json_object_set_new(o, name,
-                        PQgetisnull(res, 0, col) ? json_null()
-                                                 : json_string(PQgetvalue(res, 0, col)));
-}
-
-/* GET /v1/transactions/{id} */
-static void get_transaction(api_request *r, const char *id)
-{
-    api_caller caller;
-    lg_problem p;
-    char err[512];
-    PGconn *db;
-    PGresult *res;
-    json_t *o;
-
-    if (api_authenticate(r, &caller, &p) != 0) {
-        api_respond_problem(r, &p);
-        return;
-    }
-    if (!lg_uuid_valid(id)) {
-        problem(r, 404, "/problems/not-found", "Not found", "no transaction with this id");
-        return;
-    }
-    db = lg_router_acquire(r->server->router, caller.tenant.id, r->server->db_wait_ms, err,
-                           sizeof err);
-    if (db == NULL) {
-        lg_log_error("tenant %s: %s", caller.tenant.slug, err);
-        r->retry_after = 1;
-        problem(r, 503, "/problems/unavailable", "Service unavailable",
-                "the tenant's database is not reachable right now; retry later");
-        return;
-    }
-    res = lg_db_query(db,
-                      "SELECT t.id, t.transaction_ref, t.type, t.status, t.amount::text,"
-                      " t.currency, fa.account_number, ta.account_number, t.description,"
-                      " t.reference, t.failure_code, t.failure_reason,"
-                      " to_char(t.created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"'),"
-                      " to_char(t.processed_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"'),"
-                      " t.original_transaction_id, t.reversal_reason,"
-                      " to_char(t.reversed_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"')"
-                      " FROM transactions t"
-                      " LEFT JOIN accounts fa ON fa.id = t.from_account_id"
-                      " LEFT JOIN accounts ta ON ta.id = t.to_account_id"
-                      " WHERE t.id = $1",
-                      1, (const char *[]){id}, err, sizeof err);
-    if (res == NULL) {
-        lg_router_release(r->server->router, caller.tenant.id, db, 1);
-        lg_log_error("tenant %s: reading a transaction: %s", caller.tenant.slug, err);
-        r->retry_after = 1;
-        problem(r, 503, "/problems/unavailable", "Service unavailable",
-                "the transaction cannot be read right now; retry later");
-        return;
-    }
-    lg_router_release(r->server->router, caller.tenant.id, db, 0);
-    if (PQntuples(res) == 0) {
-        PQclear(res);
-        if (lg_txn_id_verify(r->server->keyring, caller.tenant.id, id)) {
-            /* An id this API issued to this tenant whose outcome is not recorded yet. */
-            api_respond_json(r, 200, json_pack("{s:s, s:s}", "id", id, "status", "PENDING"));
-            return;
-        }
-        problem(r, 404, "/problems/not-found", "Not found", "no transaction with this id");
-        return;
-    }
-    o = json_object();
-    set_text(o, "id", res, 0);
-    set_text(o, "transactionRef", res, 1);
-    set_text(o, "type", res, 2);
-    set_text(o, "status", res, 3);
-    set_money(o, "amount", PQgetvalue(res, 0, 4));
-    set_text(o, "currency", res, 5);
-    set_text(o, "fromAccount", res, 6);
-    set_text(o, "toAccount", res, 7);
-    set_text(o, "description", res, 8);
-    set_text(o, "reference", res, 9);
-    set_text(o, "failureCode", res, 10);
-    set_text(o, "failureReason", res, 11);
-    set_text(o, "createdAt", res, 12);
-    set_text(o, "processedAt", res, 13);
-    set_text(o, "originalTransactionId", res, 14);
-    set_text(o, "reversalReason", res, 15);
-    set_text(o, "reversedAt", res, 16);
-    PQclear(res);
-    api_respond_json(r, 200, o);
-}
-
 static void get_ready(api_request *r)
 {
     char err[256];
@@ -422,16 +326,20 @@ void api_route(api_request *r)
     } else if (strcmp(r->url, "/v1/transactions") == 0) {
         if (is_post)
             post_transaction(r);
+        else if (is_get)
+            api_list_transactions(r);
         else
             problem(r, 405, "/problems/method-not-allowed", "Method not allowed",
-                    "use POST to submit a transaction");
+                    "use POST to submit a transaction, GET to find or list transactions");
     } else if (strncmp(r->url, txn_prefix, sizeof txn_prefix - 1) == 0 &&
                strchr(r->url + sizeof txn_prefix - 1, '/') == NULL) {
         if (is_get)
-            get_transaction(r, r->url + sizeof txn_prefix - 1);
+            api_get_transaction(r, r->url + sizeof txn_prefix - 1);
         else
             problem(r, 405, "/problems/method-not-allowed", "Method not allowed",
                     "use GET to read a transaction");
+    } else if (strncmp(r->url, "/v1/accounts/", 13) == 0) {
+        api_account_reads(r);
     } else {
         problem(r, 404, "/problems/not-found", "Not found", "no such resource");
     }
