@@ -45,13 +45,45 @@ int api_kafka_ready(api_server *s, int timeout_ms);
 /* Test builds only: makes the producer fail fatally, as a lost idempotent sequence would. */
 void api_kafka_inject_fatal(api_server *s);
 
+/* Roles, as bits so that a route names the set it allows. The tenant plane's roles are the
+ * users' (UserRole); the system plane's are the SystemAdmins' (SystemRole). */
+enum {
+    API_ROLE_CUSTOMER = 1 << 0,
+    API_ROLE_TELLER = 1 << 1,
+    API_ROLE_MANAGER = 1 << 2,
+    API_ROLE_SUPER_ADMIN = 1 << 3,
+    API_ROLE_SYSTEM_SUPPORT = 1 << 8,
+    API_ROLE_SYSTEM_ADMIN = 1 << 9,
+    API_ROLE_SYSTEM_SUPER_ADMIN = 1 << 10,
+};
+#define API_ROLES_STAFF (API_ROLE_TELLER | API_ROLE_MANAGER | API_ROLE_SUPER_ADMIN)
+#define API_ROLES_TENANT (API_ROLE_CUSTOMER | API_ROLES_STAFF)
+#define API_ROLES_SYSTEM                                                                     \
+    (API_ROLE_SYSTEM_SUPPORT | API_ROLE_SYSTEM_ADMIN | API_ROLE_SYSTEM_SUPER_ADMIN)
+
+/* How the caller proved who it is. */
+typedef enum {
+    API_CALLER_API_KEY = 0,
+    API_CALLER_USER_TOKEN,
+    API_CALLER_SYSTEM_TOKEN
+} api_caller_kind;
+
 /* Who is calling: resolved from the credential, cross-checked with the tenant headers. */
 typedef struct {
-    lg_tenant tenant;
-    char user_id[LG_UUID_STRLEN];
-    char role[16];
-    char key_id[LG_UUID_STRLEN];
+    api_caller_kind kind;
+    lg_tenant tenant;             /* empty for a system admin */
+    char user_id[LG_UUID_STRLEN]; /* the tenant user (or the system admin) acting */
+    char email[256];              /* for the audit log; "" when unknown */
+    char role[16];                /* the role's name, e.g. "TELLER" */
+    unsigned role_bit;            /* API_ROLE_* */
+    char key_id[LG_UUID_STRLEN];  /* the API key, for an API key caller */
 } api_caller;
+
+/* The bit of a role name ("TELLER" -> API_ROLE_TELLER); 0 when unknown. system selects the
+ * system plane's names. */
+unsigned api_role_bit(const char *name, int system);
+
+
 
 /* One HTTP request, from its first byte to its completion. */
 typedef struct {
@@ -72,6 +104,35 @@ typedef struct {
     int retry_after; /* seconds, 0 for none */
     pthread_mutex_t lock;
 } api_request;
+
+/*
+ * Routes. A pattern is a path whose "{}" segments match any one segment; the matched segments
+ * are handed to the handler in order. roles is the set of roles allowed; 0 means no
+ * authentication at all (health checks). The dispatcher authenticates, checks the role
+ * (403 /problems/forbidden), answers 405 for a known path with another method, and 404 for
+ * an unknown path.
+ */
+#define API_MAX_PATH_PARAMS 4
+typedef void (*api_handler)(api_request *r, const api_caller *caller, const char *const *params);
+typedef struct {
+    const char *method;
+    const char *pattern;
+    unsigned roles;
+    api_handler handler;
+} api_route_def;
+
+/*
+ * Writes an AuditLog row for a mutation in the caller's tenant database, on conn (inside the
+ * mutation's transaction when it has one). changes is a JSON object {"field": {"before": ..,
+ * "after": ..}} (borrowed; never a password or secret); metadata may be NULL. Returns 0 or -1
+ * with err.
+ */
+int api_audit(api_request *r, const api_caller *caller, PGconn *conn, const char *action,
+              const char *resource, const char *resource_id, json_t *changes, json_t *metadata,
+              char *err, size_t err_size);
+
+/* The client's IP address (IPv4 text) into buf, or NULL. */
+const char *api_client_ip(api_request *r, char *buf, size_t size);
 
 /* Sets the answer of r (takes ownership of body). */
 void api_respond(api_request *r, int status, char *body, const char *content_type);

@@ -126,8 +126,10 @@ int api_authenticate(api_request *r, api_caller *caller, lg_problem *p)
                               "the tenant is %s; its API is closed",
                               caller->tenant.status == LG_TENANT_SUSPENDED ? "suspended"
                                                                            : "not yet active");
+    caller->kind = API_CALLER_API_KEY;
     snprintf(caller->user_id, sizeof caller->user_id, "%s", key.user_id);
     snprintf(caller->role, sizeof caller->role, "%s", key.role);
+    caller->role_bit = api_role_bit(key.role, 0);
     snprintf(caller->key_id, sizeof caller->key_id, "%s", key.key_id);
     return 0;
 }

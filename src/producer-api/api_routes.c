@@ -35,16 +35,6 @@ static char *dup_or_null(const char *s)
     return s != NULL ? strdup(s) : NULL;
 }
 
-static const char *client_ip(api_request *r, char *buf, size_t size)
-{
-    const union MHD_ConnectionInfo *ci =
-        MHD_get_connection_info(r->connection, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
-    buf[0] = '\0';
-    if (ci != NULL && ci->client_addr != NULL && ci->client_addr->sa_family == AF_INET)
-        inet_ntop(AF_INET, &((const struct sockaddr_in *)(const void *)ci->client_addr)->sin_addr,
-                  buf, (socklen_t)size);
-    return buf[0] != '\0' ? buf : NULL;
-}
 
 /* BLAKE2b of the method, the path and the body as canonical JSON, so that a retry that only
  * reorders keys or whitespace still counts as the same request. */
@@ -255,7 +245,7 @@ static void post_transaction(api_request *r)
     }
     lg_txn_id_issue(r->server->keyring, caller.tenant.id, idem, txn_id);
     if (idem != NULL) {
-        int claim = idempotency_claim(r, &caller, idem, txn_id, client_ip(r, ip, sizeof ip));
+        int claim = idempotency_claim(r, &caller, idem, txn_id, api_client_ip(r, ip, sizeof ip));
         if (claim == IDEM_FAILED || claim == IDEM_ANSWERED) {
             lg_avro_free_command(&cmd);
             return;
@@ -267,7 +257,7 @@ static void post_transaction(api_request *r)
     cmd.tenant_id = strdup(caller.tenant.id);
     cmd.idempotency_key = dup_or_null(idem);
     cmd.requested_by = strdup(caller.user_id);
-    cmd.requested_by_ip = dup_or_null(client_ip(r, ip, sizeof ip));
+    cmd.requested_by_ip = dup_or_null(api_client_ip(r, ip, sizeof ip));
     cmd.requested_by_device = user_agent != NULL ? strdup(ua) : NULL;
     cmd.request_id = strdup(r->request_id);
     cmd.accepted_at_ms = now_ms();
@@ -302,9 +292,13 @@ static void get_ready(api_request *r)
                                kafka_ok ? "ok" : "unreachable"));
 }
 
+int api_dispatch(api_request *r);
+
 void api_route(api_request *r)
 {
     static const char txn_prefix[] = "/v1/transactions/";
+    if (api_dispatch(r))
+        return;
     int is_get = strcmp(r->method, "GET") == 0;
     int is_post = strcmp(r->method, "POST") == 0;
 
