@@ -105,6 +105,13 @@ void lg_keyring_free(lg_keyring *kr)
         sodium_free(kr); /* sodium_free wipes the memory */
 }
 
+void lg_keyring_subkey(const lg_keyring *kr, const char context[8], unsigned char *out,
+                       size_t out_len)
+{
+    /* Subkey ids: 1 is the transaction id MAC (txnidmac), 2 everything else by context. */
+    crypto_kdf_derive_from_key(out, out_len, 2, context, kr->keys[0]);
+}
+
 const char *lg_keyring_active_id(const lg_keyring *kr)
 {
     return kr->ids[kr->n - 1];

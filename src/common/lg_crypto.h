@@ -51,6 +51,11 @@ int lg_secret_open(const lg_keyring *kr, const char *key_id, const char *tenant_
 /* Wipes and frees a secret. Accepts NULL. */
 void lg_secret_free(char *secret);
 
+/* A subkey of the keyring's first key for one purpose (context: 8 characters), e.g. the token
+ * signing key. The first key stays in the file across rotations, so these subkeys do too. */
+void lg_keyring_subkey(const lg_keyring *kr, const char context[8], unsigned char *out,
+                       size_t out_len);
+
 /* A random UUID (version 4) into out[LG_UUID_STRLEN]. */
 void lg_uuid_random(char out[LG_UUID_STRLEN]);
 /* A deterministic UUID (version 8) from a BLAKE2b hash of the given parts (NUL-separated). */

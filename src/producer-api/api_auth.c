@@ -1,12 +1,16 @@
 /*
- * Authentication of producer-api callers. An API key ("Authorization: Bearer lk_...") is hashed
- * (BLAKE2b) and looked up in the master database; hits are cached for a short time so the hot
- * path does not touch PostgreSQL. The key names its tenant; an X-Tenant header, when present, must
- * name the same tenant, and the tenant must be ACTIVE.
+ * Authentication of producer-api callers, from "Authorization: Bearer <credential>":
+ *   - an API key ("lk_..."): hashed (BLAKE2b) and looked up in the master database;
+ *   - a token (a JWT, see lg_jwt.h): verified, then the user it names is checked in the
+ *     tenant's database (or the system admin in the master): still active, and its current role.
+ * Lookups are cached for a short time so the hot path does not touch PostgreSQL. The credential
+ * names its tenant; an X-Tenant header, when present, must name the same tenant, and the tenant
+ * must be ACTIVE. A system admin's token has no tenant.
  */
 #include "api.h"
 
 #include "lg_db.h"
+#include "lg_jwt.h"
 #include "lg_log.h"
 
 #include <stdio.h>
@@ -88,27 +92,159 @@ static int key_lookup(api_server *s, const char *hash, key_entry *out, lg_proble
     return found;
 }
 
+/* A user named by a token, as the database has it now (cached briefly): a deactivated, locked
+ * or deleted user's tokens stop working within USER_CACHE_TTL_S, and a changed role applies. */
+#define USER_CACHE_TTL_S 10
+#define USER_CACHE_SLOTS 1024
+
+typedef struct {
+    char tenant_id[LG_UUID_STRLEN];
+    char user_id[LG_UUID_STRLEN];
+    char email[256];
+    char role[16];
+    int usable;
+    time_t loaded_at;
+} user_entry;
+
+static user_entry user_cache[USER_CACHE_SLOTS];
+static pthread_mutex_t user_cache_lock = PTHREAD_MUTEX_INITIALIZER;
+
+static int user_lookup(api_server *s, const char *tenant_id, const char *user_id, int system,
+                       user_entry *out, lg_problem *p)
+{
+    char err[512];
+    size_t slot = slot_of(user_id + 24) ^ (system ? 1 : 0);
+    PGconn *db;
+    PGresult *res;
+
+    slot %= USER_CACHE_SLOTS;
+    pthread_mutex_lock(&user_cache_lock);
+    if (strcmp(user_cache[slot].user_id, user_id) == 0 &&
+        strcmp(user_cache[slot].tenant_id, tenant_id) == 0 &&
+        time(NULL) - user_cache[slot].loaded_at <= USER_CACHE_TTL_S) {
+        *out = user_cache[slot];
+        pthread_mutex_unlock(&user_cache_lock);
+        return 0;
+    }
+    pthread_mutex_unlock(&user_cache_lock);
+    db = system ? lg_router_acquire_master(s->router, s->db_wait_ms, err, sizeof err)
+                : lg_router_acquire(s->router, tenant_id, s->db_wait_ms, err, sizeof err);
+    if (db == NULL) {
+        lg_log_error("authenticating: %s", err);
+        return lg_problem_set(p, 503, "/problems/unavailable", "Service unavailable", NULL,
+                              "credentials cannot be checked right now; retry later");
+    }
+    res = lg_db_query(db,
+                      system ? "SELECT email, role, is_active FROM system_admins WHERE id = $1"
+                             : "SELECT email, role, status = 'ACTIVE' AND deleted_at IS NULL"
+                               " AND (locked_until IS NULL OR locked_until < now())"
+                               " FROM users WHERE id = $1",
+                      1, (const char *[]){user_id}, err, sizeof err);
+    if (system)
+        lg_router_release_master(s->router, db, res == NULL);
+    else
+        lg_router_release(s->router, tenant_id, db, res == NULL);
+    if (res == NULL) {
+        lg_log_error("authenticating: %s", err);
+        return lg_problem_set(p, 503, "/problems/unavailable", "Service unavailable", NULL,
+                              "credentials cannot be checked right now; retry later");
+    }
+    memset(out, 0, sizeof *out);
+    snprintf(out->tenant_id, sizeof out->tenant_id, "%s", tenant_id);
+    snprintf(out->user_id, sizeof out->user_id, "%s", user_id);
+    if (PQntuples(res) == 1) {
+        snprintf(out->email, sizeof out->email, "%s", PQgetvalue(res, 0, 0));
+        snprintf(out->role, sizeof out->role, "%s", PQgetvalue(res, 0, 1));
+        out->usable = PQgetvalue(res, 0, 2)[0] == 't';
+    }
+    out->loaded_at = time(NULL);
+    PQclear(res);
+    pthread_mutex_lock(&user_cache_lock);
+    user_cache[slot] = *out;
+    pthread_mutex_unlock(&user_cache_lock);
+    return 0;
+}
+
+/* A bearer token (JWT) into a caller: the tenant user or system admin it names. Fills
+ * tenant_id for a tenant user. Returns 0, or -1 with *p. */
+static int token_caller(api_request *r, const char *token, api_caller *caller, char *tenant_id,
+                        lg_problem *p)
+{
+    char err[256];
+    json_t *claims = lg_jwt_verify(r->server->keyring, token, (int64_t)time(NULL), err,
+                                   sizeof err);
+    const char *sub, *tid;
+    int system;
+    user_entry u;
+
+    if (claims == NULL) {
+        lg_log_kv(LG_LOG_INFO, (const char *[]){"request_id", r->request_id, NULL},
+                  "bearer token refused: %s", err);
+        return lg_problem_set(p, 401, "/problems/unauthenticated", "Authentication required",
+                              NULL, "the credential is not valid");
+    }
+    sub = json_string_value(json_object_get(claims, "sub"));
+    tid = json_string_value(json_object_get(claims, "tid"));
+    system = json_is_true(json_object_get(claims, "sys"));
+    if (!lg_uuid_valid(sub) || (!system && !lg_uuid_valid(tid))) {
+        json_decref(claims);
+        return lg_problem_set(p, 401, "/problems/unauthenticated", "Authentication required",
+                              NULL, "the credential is not valid");
+    }
+    snprintf(tenant_id, LG_UUID_STRLEN, "%s", system ? "" : tid);
+    if (user_lookup(r->server, system ? "" : tid, sub, system, &u, p) != 0) {
+        json_decref(claims);
+        return -1;
+    }
+    json_decref(claims);
+    if (!u.usable)
+        return lg_problem_set(p, 401, "/problems/unauthenticated", "Authentication required",
+                              NULL, "the credential is not valid");
+    caller->kind = system ? API_CALLER_SYSTEM_TOKEN : API_CALLER_USER_TOKEN;
+    snprintf(caller->user_id, sizeof caller->user_id, "%s", u.user_id);
+    snprintf(caller->email, sizeof caller->email, "%s", u.email);
+    snprintf(caller->role, sizeof caller->role, "%s", u.role);
+    caller->role_bit = api_role_bit(u.role, system);
+    return 0;
+}
+
 int api_authenticate(api_request *r, api_caller *caller, lg_problem *p)
 {
     const char *auth = api_header(r, "Authorization");
     const char *x_tenant = api_header(r, "X-Tenant");
-    char hash[LG_HASH_HEXLEN], err[512];
+    const char *credential;
+    char hash[LG_HASH_HEXLEN], err[512], tenant_id[LG_UUID_STRLEN];
     key_entry key;
     int found;
 
     memset(caller, 0, sizeof *caller);
     if (auth == NULL || strncmp(auth, "Bearer ", 7) != 0 || strlen(auth + 7) == 0 ||
-        strlen(auth + 7) > 256)
+        strlen(auth + 7) > LG_JWT_MAX)
         return lg_problem_set(p, 401, "/problems/unauthenticated", "Authentication required",
-                              NULL, "send an API key as \"Authorization: Bearer <key>\"");
-    lg_hash_hex(auth + 7, strlen(auth + 7), hash);
-    found = key_lookup(r->server, hash, &key, p);
-    if (found < 0)
+                              NULL,
+                              "send an API key or a token as \"Authorization: Bearer <...>\"");
+    credential = auth + 7;
+    if (strncmp(credential, "lk_", 3) == 0) {
+        lg_hash_hex(credential, strlen(credential), hash);
+        found = key_lookup(r->server, hash, &key, p);
+        if (found < 0)
+            return -1;
+        if (found == 0)
+            return lg_problem_set(p, 401, "/problems/unauthenticated",
+                                  "Authentication required", NULL, "the credential is not valid");
+        caller->kind = API_CALLER_API_KEY;
+        snprintf(caller->user_id, sizeof caller->user_id, "%s", key.user_id);
+        snprintf(caller->role, sizeof caller->role, "%s", key.role);
+        caller->role_bit = api_role_bit(key.role, 0);
+        snprintf(caller->key_id, sizeof caller->key_id, "%s", key.key_id);
+        snprintf(tenant_id, sizeof tenant_id, "%s", key.tenant_id);
+    } else if (token_caller(r, credential, caller, tenant_id, p) != 0) {
         return -1;
-    if (found == 0)
-        return lg_problem_set(p, 401, "/problems/unauthenticated", "Authentication required",
-                              NULL, "the credential is not valid");
-    found = lg_router_lookup(r->server->router, key.tenant_id, NULL, &caller->tenant, err,
+    }
+    if (caller->kind == API_CALLER_SYSTEM_TOKEN)
+        return 0; /* the system plane has no tenant */
+
+    found = lg_router_lookup(r->server->router, tenant_id, NULL, &caller->tenant, err,
                              sizeof err);
     if (found < 0) {
         lg_log_error("resolving tenant: %s", err);
@@ -126,10 +262,5 @@ int api_authenticate(api_request *r, api_caller *caller, lg_problem *p)
                               "the tenant is %s; its API is closed",
                               caller->tenant.status == LG_TENANT_SUSPENDED ? "suspended"
                                                                            : "not yet active");
-    caller->kind = API_CALLER_API_KEY;
-    snprintf(caller->user_id, sizeof caller->user_id, "%s", key.user_id);
-    snprintf(caller->role, sizeof caller->role, "%s", key.role);
-    caller->role_bit = api_role_bit(key.role, 0);
-    snprintf(caller->key_id, sizeof caller->key_id, "%s", key.key_id);
     return 0;
 }
