@@ -74,3 +74,8 @@ source "$S/stack-env.sh"
 "$S/app.sh" start worker
 
 "${CTEST[@]}" -L integration
+
+# The crash tests start, kill and restart ledger-workers of their own (tests/integration/
+# it_crash_*.c and friends): the stack's worker leaves the consumer group first.
+"$S/app.sh" stop worker
+"${CTEST[@]}" -L crash
