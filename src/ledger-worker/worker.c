@@ -59,6 +59,7 @@ typedef struct {
     const wk_config *cfg;
     rd_kafka_t *consumer;
     rd_kafka_t *producer;
+    unsigned long rebalances; /* counted by the rebalance callback */
 } wk_state;
 
 static void sleep_ms(int ms)
@@ -70,8 +71,11 @@ static void sleep_ms(int ms)
 static void rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
                          rd_kafka_topic_partition_list_t *parts, void *opaque)
 {
-    (void)opaque;
-    /* Batches are processed between polls, so nothing is in flight when partitions move. */
+    wk_state *s = opaque;
+    /* Batches are processed between polls, so no batch is being applied when partitions move;
+     * but a batch may be gathering: poll_batch sees the count change and lets go of what it
+     * gathered under the former assignment. */
+    s->rebalances++;
     if (err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS) {
         lg_log_info("assigned %d partition(s)", parts->cnt);
         rd_kafka_assign(rk, parts);
@@ -115,18 +119,38 @@ static rd_kafka_t *producer_new(const wk_config *cfg)
     return NULL;
 }
 
-/* Gathers up to batch_max messages: waits up to 500 ms for the first, then batch_wait_ms more. */
+/* Gathers up to batch_max messages: waits up to 500 ms for the first, then batch_wait_ms more.
+ *
+ * A poll may run the rebalance callback. Messages gathered before it belong to partitions this
+ * worker may no longer own: their new owner starts from the committed offsets and processes
+ * them too, so committing their events here as well would publish every outcome twice (the
+ * broker checks the group generation of transactional offsets, not who owns the partition).
+ * They are dropped: uncommitted, they come back to whoever owns their partition now - this
+ * worker included, whose new assignment starts from the committed offsets. A message returned
+ * by the poll that ran the callback already comes from the new assignment. */
 static size_t poll_batch(wk_state *s, rd_kafka_message_t **msgs, volatile sig_atomic_t *stop)
 {
     size_t n = 0;
     struct timespec start, now;
     long waited_ms = 0;
+    unsigned long rebalances = s->rebalances;
     while (n < (size_t)s->cfg->batch_max && !*stop) {
         int timeout = n == 0 ? 500 : (int)(s->cfg->batch_wait_ms - waited_ms);
         rd_kafka_message_t *m;
         if (n > 0 && timeout <= 0)
             break;
         m = rd_kafka_consumer_poll(s->consumer, timeout);
+        if (s->rebalances != rebalances) {
+            if (n > 0)
+                lg_log_info("rebalanced while gathering a batch: %zu message(s) of the former "
+                            "assignment left to the partitions' owners",
+                            n);
+            for (size_t i = 0; i < n; i++)
+                rd_kafka_message_destroy(msgs[i]);
+            n = 0;
+            waited_ms = 0;
+            rebalances = s->rebalances;
+        }
         if (n == 0)
             clock_gettime(CLOCK_MONOTONIC, &start);
         if (m == NULL) {
@@ -521,6 +545,7 @@ int wk_run(const wk_config *cfg, volatile sig_atomic_t *stop)
         goto out;
     }
     rd_kafka_conf_set_rebalance_cb(conf, rebalance_cb);
+    rd_kafka_conf_set_opaque(conf, &s);
     s.consumer = rd_kafka_new(RD_KAFKA_CONSUMER, conf, err, sizeof err);
     if (s.consumer == NULL) {
         rd_kafka_conf_destroy(conf);
