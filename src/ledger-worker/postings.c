@@ -112,6 +112,7 @@ typedef struct {
     size_t n_originals;
     decision *decisions;
     size_t n;
+    const char *const *positions; /* may be NULL */
 } batch;
 
 /* A growable text[] literal for PostgreSQL ("{a,b,NULL}"); values are quoted. */
@@ -632,7 +633,7 @@ static lg_db_status write_batch(PGconn *db, const char *tenant_id, batch *b, cha
                                 size_t err_size)
 {
     enum { T_ID, T_TYPE, T_AMOUNT, T_CUR, T_FROM, T_TO, T_DESC, T_REF, T_STATUS, T_CODE,
-           T_REASON, T_ORIG, T_REVREASON, T_IDEM, T_BY, T_IP, T_DEV, T_AT, T_N };
+           T_REASON, T_ORIG, T_REVREASON, T_IDEM, T_BY, T_IP, T_DEV, T_AT, T_POS, T_N };
     enum { E_ID, E_TXN, E_ACCT, E_TYPE, E_AMOUNT, E_CUR, E_AFTER, E_CODE, E_DESC, E_N };
     enum { A_ID, A_BAL, A_AVAIL, A_N };
     pg_array t[T_N], e[E_N], a[A_N], rev = {0}, rev_reason = {0};
@@ -676,6 +677,7 @@ static lg_db_status write_batch(PGconn *db, const char *tenant_id, batch *b, cha
         arr_add(&t[T_IP], c->requested_by_ip);
         arr_add(&t[T_DEV], c->requested_by_device);
         arr_add(&t[T_AT], ms_text(c->accepted_at_ms, at, sizeof at));
+        arr_add(&t[T_POS], b->positions != NULL ? b->positions[i] : NULL);
         n_txn++;
         if (!d->failed && c->type == LG_TXN_REVERSAL) {
             arr_add(&rev, d->orig->id);
@@ -717,18 +719,19 @@ static lg_db_status write_batch(PGconn *db, const char *tenant_id, batch *b, cha
             "INSERT INTO transactions (id, transaction_ref, type, amount, currency,"
             " from_account_id, to_account_id, description, reference, status, failure_code,"
             " failure_reason, original_transaction_id, reversal_reason, idempotency_key,"
-            " created_by, created_by_ip, created_by_device, created_at, processed_at)"
+            " created_by, created_by_ip, created_by_device, created_at, processed_at,"
+            " command_position)"
             " SELECT u.id, 'TXN-' || to_char(now() AT TIME ZONE 'UTC', 'YYYYMMDD') || '-' ||"
             "   lpad(nextval('transaction_ref_seq')::text, 6, '0'), u.type, u.amount,"
             "   u.currency, u.from_id, u.to_id, u.description, u.reference, u.status,"
             "   u.code, u.reason, u.orig, u.revreason, u.idem, u.created_by, u.ip, u.device,"
-            "   to_timestamp(u.at), now()"
+            "   to_timestamp(u.at), now(), u.pos"
             " FROM unnest($1::uuid[], $2::transaction_type[], $3::numeric[], $4::text[],"
             "   $5::uuid[], $6::uuid[], $7::text[], $8::text[], $9::transaction_status[],"
             "   $10::text[], $11::text[], $12::uuid[], $13::text[], $14::text[], $15::uuid[],"
-            "   $16::text[], $17::text[], $18::numeric[]) WITH ORDINALITY"
+            "   $16::text[], $17::text[], $18::numeric[], $19::text[]) WITH ORDINALITY"
             "   AS u(id, type, amount, currency, from_id, to_id, description, reference, status,"
-            "        code, reason, orig, revreason, idem, created_by, ip, device, at, ord)"
+            "        code, reason, orig, revreason, idem, created_by, ip, device, at, pos, ord)"
             " ORDER BY u.ord",
             T_N, NULL, params, NULL, NULL, 0);
         if (PQresultStatus(res) != PGRES_COMMAND_OK) {
@@ -812,8 +815,9 @@ static lg_db_status rollback(PGconn *db, lg_db_status st)
 }
 
 lg_db_status wk_apply_batch(PGconn *db, const char *tenant_id, lg_txn_command *const *cmds,
-                            size_t n, const char *force_failure_code,
-                            const char *force_failure_reason, char *err, size_t err_size)
+                            const char *const *positions, size_t n,
+                            const char *force_failure_code, const char *force_failure_reason,
+                            char *err, size_t err_size)
 {
     batch b;
     pg_array numbers = {0}, ids = {0}, currencies = {0};
@@ -822,6 +826,7 @@ lg_db_status wk_apply_batch(PGconn *db, const char *tenant_id, lg_txn_command *c
 
     memset(&b, 0, sizeof b);
     b.n = n;
+    b.positions = positions;
     b.decisions = calloc(n, sizeof *b.decisions);
     if (b.decisions == NULL) {
         snprintf(err, err_size, "out of memory");
@@ -887,13 +892,14 @@ out:
 }
 
 lg_db_status wk_record_processing_error(PGconn *db, const char *tenant_id,
-                                        lg_txn_command *cmd, const char *detail, char *err,
-                                        size_t err_size)
+                                        lg_txn_command *cmd, const char *position,
+                                        const char *detail, char *err, size_t err_size)
 {
     char reason[256];
     snprintf(reason, sizeof reason, "the command could not be processed: %s", detail);
-    return wk_apply_batch(db, tenant_id, (lg_txn_command *const[]){cmd}, 1,
-                          "PROCESSING_ERROR", reason, err, err_size);
+    return wk_apply_batch(db, tenant_id, (lg_txn_command *const[]){cmd},
+                          (const char *const[]){position}, 1, "PROCESSING_ERROR", reason, err,
+                          err_size);
 }
 
 static int64_t ms_of(const PGresult *res, int row, int col)
@@ -922,7 +928,7 @@ lg_db_status wk_load_outcomes(PGconn *db, const char *tenant_id, lg_txn_command 
     PQclear(PQexec(db, "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY"));
     t = PQexecParams(db,
                      "SELECT id, transaction_ref, type, status, failure_code, failure_reason,"
-                     " (extract(epoch FROM processed_at) * 1000)::bigint"
+                     " (extract(epoch FROM processed_at) * 1000)::bigint, command_position"
                      " FROM transactions WHERE id = ANY($1::uuid[])",
                      1, NULL, &param, NULL, NULL, 0);
     if (PQresultStatus(t) != PGRES_TUPLES_OK)
@@ -963,6 +969,7 @@ lg_db_status wk_load_outcomes(PGconn *db, const char *tenant_id, lg_txn_command 
             o->result.failure_code = text_or_null(t, row, 4);
             o->result.failure_reason = text_or_null(t, row, 5);
             o->result.processed_at_ms = ms_of(t, row, 6);
+            o->recorded_by = text_or_null(t, row, 7);
         }
         for (int r = 0; r < PQntuples(e); r++)
             if (strcmp(PQgetvalue(e, r, 1), txn_id) == 0)
@@ -1015,6 +1022,8 @@ void wk_outcomes_free(wk_outcome *out, size_t n)
 {
     for (size_t i = 0; out != NULL && i < n; i++) {
         lg_avro_free_result(&out[i].result);
+        free(out[i].recorded_by);
+        out[i].recorded_by = NULL;
         for (size_t k = 0; k < out[i].n_entries; k++)
             lg_avro_free_ledger(&out[i].entries[k]);
         free(out[i].entries);

@@ -14,6 +14,9 @@
  * they were: the next owner of the partitions gets the same commands, finds them recorded, and
  * emits their recorded outcome - with the same deterministic event ids - in a transaction of its
  * own. Offsets therefore only ever move together with the events, after the database commit.
+ * Only the message that recorded a command publishes its outcome (the database keeps its
+ * position): a second message of the same transaction, such as a client's retry with the same
+ * Idempotency-Key, publishes nothing.
  *
  * A zombie (a worker that overran max.poll.interval.ms) is fenced by Kafka through the consumer
  * group metadata passed with its offsets; its PostgreSQL writes are harmless because a command
@@ -32,6 +35,7 @@
 #include "postings.h"
 
 #include <errno.h>
+#include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -47,6 +51,7 @@ typedef struct {
     int decoded;
     char dlq_reason[256]; /* non-empty: goes to the DLQ */
     int tenant;           /* index into the batch's tenant groups, -1 when none */
+    char position[128];   /* "<topic>/<partition>/<offset>": which message this is */
 } wk_item;
 
 typedef struct {
@@ -209,13 +214,19 @@ static int apply_group(wk_state *s, wk_group *g, wk_item *items, volatile sig_at
 {
     char err[1024];
     lg_txn_command **cmds = calloc(g->n, sizeof *cmds);
+    const char **positions = calloc(g->n, sizeof *positions);
     const char *force_code = NULL, *force_reason = NULL;
     int rc = -1;
 
-    if (cmds == NULL)
+    if (cmds == NULL || positions == NULL) {
+        free(cmds);
+        free(positions);
         return -1;
-    for (size_t i = 0; i < g->n; i++)
+    }
+    for (size_t i = 0; i < g->n; i++) {
         cmds[i] = &items[g->items[i]].cmd;
+        positions[i] = items[g->items[i]].position;
+    }
     if (g->tenant.status == LG_TENANT_SUSPENDED) {
         force_code = "TENANT_SUSPENDED";
         force_reason = "the bank's tenant is suspended; no transaction is applied";
@@ -232,8 +243,8 @@ static int apply_group(wk_state *s, wk_group *g, wk_item *items, volatile sig_at
             sleep_ms(attempt < 10 ? 100 * (attempt + 1) : 2000);
             continue;
         }
-        st = wk_apply_batch(db, g->tenant.id, cmds, g->n, force_code, force_reason, err,
-                            sizeof err);
+        st = wk_apply_batch(db, g->tenant.id, cmds, positions, g->n, force_code, force_reason,
+                            err, sizeof err);
         lg_router_release(s->cfg->router, g->tenant.id, db, st != LG_DB_OK);
         if (st == LG_DB_OK) {
             rc = 0;
@@ -251,15 +262,15 @@ static int apply_group(wk_state *s, wk_group *g, wk_item *items, volatile sig_at
                     rc = -1;
                     break;
                 }
-                st = wk_apply_batch(one, g->tenant.id, &cmds[i], 1, force_code, force_reason,
-                                    err, sizeof err);
+                st = wk_apply_batch(one, g->tenant.id, &cmds[i], &positions[i], 1, force_code,
+                                    force_reason, err, sizeof err);
                 if (st == LG_DB_FATAL) {
                     lg_log_kv(LG_LOG_ERROR,
                               (const char *[]){"tenant", g->tenant.slug, "transaction_id",
                                                cmds[i]->transaction_id, NULL},
                               "cannot apply a command: %s", err);
-                    st = wk_record_processing_error(one, g->tenant.id, cmds[i], "internal error",
-                                                    err, sizeof err);
+                    st = wk_record_processing_error(one, g->tenant.id, cmds[i], positions[i],
+                                                    "internal error", err, sizeof err);
                     if (st == LG_DB_FATAL)
                         snprintf(items[g->items[i]].dlq_reason,
                                  sizeof items[g->items[i]].dlq_reason,
@@ -276,6 +287,7 @@ static int apply_group(wk_state *s, wk_group *g, wk_item *items, volatile sig_at
         }
         sleep_ms(attempt < 10 ? 50 * (attempt + 1) : 1000);
     }
+    free(positions);
     free(cmds);
     return rc;
 }
@@ -301,13 +313,27 @@ static int produce(rd_kafka_t *p, const char *topic, const char *key, void *payl
     return 0;
 }
 
-static int emit_outcome(rd_kafka_t *p, const wk_outcome *o)
+/* Emits the recorded outcome of the command at `position`: its LedgerEntryEvents and its
+ * TransactionResult - unless another message recorded it. The message that recorded a command
+ * publishes its outcome, once: in the Kafka transaction that commits that message's offset, or,
+ * when that transaction aborted, again when the same message is delivered again (the database
+ * holds the outcome, the events are the same). Another message of the same transaction, such
+ * as a client's retry with the same Idempotency-Key, changes nothing and publishes nothing. */
+static int emit_outcome(rd_kafka_t *p, const wk_outcome *o, const char *position)
 {
     char key[2 * LG_UUID_STRLEN + 2], err[256];
     void *buf = NULL;
     size_t len = 0;
     if (o->result.transaction_id == NULL)
         return 0;
+    if (o->recorded_by != NULL && strcmp(o->recorded_by, position) != 0) {
+        lg_log_kv(LG_LOG_INFO,
+                  (const char *[]){"transaction_id", o->result.transaction_id, "message",
+                                   position, "recorded_by", o->recorded_by, NULL},
+                  "a command already recorded by another message: its outcome is not "
+                  "published again");
+        return 0;
+    }
     for (size_t k = 0; k < o->n_entries; k++) {
         const lg_ledger_event *ev = &o->entries[k];
         snprintf(key, sizeof key, "%s:%s", ev->tenant_id, ev->account_id);
@@ -377,7 +403,7 @@ static int kafka_commit(wk_state *s, rd_kafka_message_t **msgs, size_t n, wk_ite
             lg_log_warn("sent a command to %s: %s", LG_TOPIC_DLQ, it->dlq_reason);
             continue;
         }
-        if (it->decoded && emit_outcome(s->producer, &outcomes[i]) != 0)
+        if (it->decoded && emit_outcome(s->producer, &outcomes[i], it->position) != 0)
             goto abort;
     }
     offsets = batch_offsets(msgs, n, 0);
@@ -439,6 +465,8 @@ static int process_batch(wk_state *s, rd_kafka_message_t **msgs, size_t n,
         wk_item *it = &items[i];
         it->msg = msgs[i];
         it->tenant = -1;
+        snprintf(it->position, sizeof it->position, "%s/%" PRId32 "/%" PRId64,
+                 rd_kafka_topic_name(it->msg->rkt), it->msg->partition, it->msg->offset);
         if (lg_avro_decode_command(it->msg->payload, it->msg->len, &it->cmd, err, sizeof err) !=
             0) {
             snprintf(it->dlq_reason, sizeof it->dlq_reason, "undecodable: %.200s", err);
