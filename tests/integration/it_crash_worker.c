@@ -53,6 +53,7 @@ int main(void)
     flow.n_threads = N_THREADS;
     flow.paced_ms = FLOW_MS;
     flow.max_amount_minor = 4000;
+    flow.resend_every = 20;
     itest_flow_start(&flow);
 
     /* Kill the worker 2-3 s after each time it takes the partitions; restart it at once. */
@@ -82,10 +83,11 @@ int main(void)
     itest_workers_check_logs();
 
     itest_check_exactly_once(&t, db, &flow.accepted, (int64_t)N_ACCOUNTS * FUND_MINOR, &f);
-    printf("crash: %d accepted (%d transfers, %d retried after a 503), %d kills,"
+    printf("crash: %d accepted (%d transfers, %d of them sent twice with the same Idempotency-Key,"
+           " %d retried after a 503), %d kills,"
            " %d COMPLETED, %d FAILED, %d duplicate result(s), %d duplicate entry event(s),"
            " 0 lost; %d results re-emitted in aborted transactions\n",
-           f.accepted, flow.n_accepted, flow.n_retried_503, kills, f.completed, f.failed,
+           f.accepted, flow.n_accepted, flow.n_resent, flow.n_retried_503, kills, f.completed, f.failed,
            f.result_duplicates, f.entry_duplicates, f.results_uncommitted - f.results);
     printf("crash: flow %lld ms, all recorded %lld ms after the flow, total %lld ms\n",
            (long long)(flow_ended - flow.started_ms), (long long)(recorded_at - flow_ended),

@@ -712,7 +712,7 @@ static void *flow_thread(void *arg)
     itest_flow *f = arg;
     pthread_mutex_t *lock = f->lock;
     for (;;) {
-        char body[512], key[128], id[64], amount[32];
+        char body[512], key[128], id[64] = "", amount[32];
         int k, from, to;
         long status = 0;
         pthread_mutex_lock(lock);
@@ -737,18 +737,31 @@ static void *flow_thread(void *arg)
                  "\"fromAccount\":\"%s\",\"toAccount\":\"%s\",\"description\":\"flow %d\"}",
                  amount, f->t->account[from], f->t->account[to], k);
         snprintf(key, sizeof key, "%s-flow-%d", f->t->slug, k);
-        for (int attempt = 0;; attempt++) {
-            status = itest_post_txn(f->t, body, key, id, sizeof id);
-            if (status == 202)
-                break;
-            CHECK(status >= 500 && !f->fail_on_5xx && attempt < 30,
-                  "POST of transfer %d answered %ld (attempt %d)", k, status, attempt + 1);
-            pthread_mutex_lock(lock);
-            f->n_retried_503++;
-            pthread_mutex_unlock(lock);
-            itest_sleep_ms(200);
+        for (int sent = 0; sent < (f->resend_every > 0 && k % f->resend_every == 0 ? 2 : 1);
+             sent++) {
+            char first_id[64];
+            snprintf(first_id, sizeof first_id, "%s", id);
+            for (int attempt = 0;; attempt++) {
+                status = itest_post_txn(f->t, body, key, id, sizeof id);
+                if (status == 202)
+                    break;
+                CHECK(status >= 500 && !f->fail_on_5xx && attempt < 30,
+                      "POST of transfer %d answered %ld (attempt %d)", k, status, attempt + 1);
+                pthread_mutex_lock(lock);
+                f->n_retried_503++;
+                pthread_mutex_unlock(lock);
+                itest_sleep_ms(200);
+            }
+            CHECK(strlen(id) == 36, "transfer %d: no transaction id in the 202 body", k);
+            CHECK(sent == 0 || strcmp(id, first_id) == 0,
+                  "transfer %d sent again with its Idempotency-Key got id %s, first %s", k, id,
+                  first_id);
+            if (sent > 0) {
+                pthread_mutex_lock(lock);
+                f->n_resent++;
+                pthread_mutex_unlock(lock);
+            }
         }
-        CHECK(strlen(id) == 36, "transfer %d: no transaction id in the 202 body", k);
         pthread_mutex_lock(lock);
         itest_idset_add(&f->accepted, id, 0);
         f->n_accepted++;

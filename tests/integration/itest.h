@@ -146,7 +146,10 @@ void itest_idset_free(itest_idset *s);
  * A flow of TRANSFER commands among t's first n_accounts accounts, posted by n_threads client
  * threads (libcurl), each command with its own Idempotency-Key; a 503 is retried with the same
  * key (the same transaction id) unless fail_on_5xx. paced_ms > 0 spreads the commands evenly
- * over that many milliseconds. Amounts are random, 0.01 to max_amount_minor cents.
+ * over that many milliseconds. Amounts are random, 0.01 to max_amount_minor cents. With
+ * resend_every = k > 0, every k-th command is posted a second time with the same key once it
+ * was accepted, as a client that lost the 202 would: the answer must be the same id, and the
+ * command must still take effect and be reported once.
  */
 typedef struct {
     const itest_tenant *t;
@@ -156,9 +159,10 @@ typedef struct {
     int paced_ms;
     int64_t max_amount_minor;
     int fail_on_5xx;
+    int resend_every;
     /* filled as the flow runs (read them after itest_flow_join) */
     itest_idset accepted; /* ids answered 202 */
-    int n_accepted, n_retried_503;
+    int n_accepted, n_retried_503, n_resent;
     /* internal */
     int next, running;
     int64_t started_ms, ended_ms;
