@@ -126,7 +126,8 @@ int main(void)
     CHECK(rc1 == 0 && rc2 == 0, "the workers exited %d and %d on SIGTERM", rc1, rc2);
     itest_workers_check_logs();
     deadlocks = itest_worker_log_count(&w1, "deadlock") + itest_worker_log_count(&w2, "deadlock");
-    db_retries = itest_worker_log_count(&w1, "applying ") + itest_worker_log_count(&w2, "applying ");
+    db_retries =
+        itest_worker_log_count(&w1, "applying ") + itest_worker_log_count(&w2, "applying ");
 
     /* Every failure is a business failure the client can act on: insufficient funds. */
     res = PQexec(db, "SELECT coalesce(failure_code, '?'), count(*) FROM transactions"

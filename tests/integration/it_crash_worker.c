@@ -83,12 +83,12 @@ int main(void)
     itest_workers_check_logs();
 
     itest_check_exactly_once(&t, db, &flow.accepted, (int64_t)N_ACCOUNTS * FUND_MINOR, &f);
-    printf("crash: %d accepted (%d transfers, %d of them sent twice with the same Idempotency-Key,"
-           " %d retried after a 503), %d kills,"
-           " %d COMPLETED, %d FAILED, %d duplicate result(s), %d duplicate entry event(s),"
-           " 0 lost; %d results re-emitted in aborted transactions\n",
-           f.accepted, flow.n_accepted, flow.n_resent, flow.n_retried_503, kills, f.completed, f.failed,
-           f.result_duplicates, f.entry_duplicates, f.results_uncommitted - f.results);
+    printf("crash: %d accepted (%d transfers, %d of them sent twice with the same"
+           " Idempotency-Key, %d retried after a 503), %d kills, %d COMPLETED, %d FAILED,"
+           " %d duplicate result(s), %d duplicate entry event(s), 0 lost;"
+           " %d results re-emitted in aborted transactions\n",
+           f.accepted, flow.n_accepted, flow.n_resent, flow.n_retried_503, kills, f.completed,
+           f.failed, f.result_duplicates, f.entry_duplicates, f.results_uncommitted - f.results);
     printf("crash: flow %lld ms, all recorded %lld ms after the flow, total %lld ms\n",
            (long long)(flow_ended - flow.started_ms), (long long)(recorded_at - flow_ended),
            (long long)(itest_now_ms() - started));

@@ -610,7 +610,9 @@ int itest_worker_stop(itest_worker *w, int timeout_ms)
         }
         itest_sleep_ms(20);
     }
-    rc = WIFEXITED(status) ? WEXITSTATUS(status) : WIFSIGNALED(status) ? 128 + WTERMSIG(status) : 255;
+    rc = WIFEXITED(status)     ? WEXITSTATUS(status)
+         : WIFSIGNALED(status) ? 128 + WTERMSIG(status)
+                               : 255;
     live_set(w->pid, 0);
     w->pid = 0;
     return rc;
