@@ -914,7 +914,8 @@ void itest_check_exactly_once(const itest_tenant *t, PGconn *db, itest_idset *ac
 {
     char prefix[80], err[256], out[4096], *v;
     int db_unknown = 0, db_missing = 0, db_not_final = 0, results_missing = 0,
-        entries_missing = 0, rc;
+        entries_missing = 0, other_failures = 0, rc;
+    char first_other[128] = "";
     itest_idset entries = {0};
     eo_scan rs = {0}, es = {0};
     PGresult *res;
@@ -930,11 +931,14 @@ void itest_check_exactly_once(const itest_tenant *t, PGconn *db, itest_idset *ac
     }
 
     /* The tenant database: one final row per accepted id, nothing else. */
-    res = PQexec(db, "SELECT id, status FROM transactions");
+    res = PQexec(db, "SELECT id, status, coalesce(failure_code, '') FROM transactions");
     CHECK(PQresultStatus(res) == PGRES_TUPLES_OK, "transactions: %s", PQerrorMessage(db));
     for (int r = 0; r < PQntuples(res); r++) {
         itest_id *e = itest_idset_find(accepted, PQgetvalue(res, r, 0));
-        const char *st = PQgetvalue(res, r, 1);
+        const char *st = PQgetvalue(res, r, 1), *code = PQgetvalue(res, r, 2);
+        if (strcmp(st, "FAILED") == 0 && strcmp(code, "INSUFFICIENT_FUNDS") != 0 &&
+            other_failures++ == 0)
+            snprintf(first_other, sizeof first_other, "%s: %s", PQgetvalue(res, r, 0), code);
         if (e == NULL) {
             db_unknown++;
             continue;
@@ -1002,6 +1006,8 @@ void itest_check_exactly_once(const itest_tenant *t, PGconn *db, itest_idset *ac
     CHECK(db_missing == 0 && db_not_final == 0 && db_unknown == 0,
           "%d accepted command(s) not recorded, %d not final, %d row(s) nobody sent", db_missing,
           db_not_final, db_unknown);
+    CHECK(other_failures == 0, "%d transaction(s) FAILED for another reason than insufficient"
+          " funds (first %s)", other_failures, first_other);
     CHECK(f->result_duplicates == 0 && results_missing == 0 && rs.unknown == 0,
           "txn.results: %d duplicate(s), %d missing, %d unknown (first %s)",
           f->result_duplicates, results_missing, rs.unknown, rs.first_unknown);

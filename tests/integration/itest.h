@@ -185,7 +185,8 @@ int itest_wait_recorded(PGconn *db, int n, int timeout_ms);
 
 /*
  * The exactly-once checks, once the workers are stopped: every accepted id has exactly one row
- * in transactions, COMPLETED or FAILED, and the table holds nothing else; a read_committed
+ * in transactions, COMPLETED or FAILED (the transfer flows fail only for insufficient funds,
+ * never with a processing error), and the table holds nothing else; a read_committed
  * consumer of txn.results sees exactly one TransactionResult per accepted id (with the status
  * the database recorded) and none for another id of the tenant; ledger.entries carries exactly
  * one LedgerEntryEvent per ledger_entries row (event id = entry id) and none other; `ledgerctl
