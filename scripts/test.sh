@@ -76,6 +76,11 @@ LEDGER_WORKER_PURGE_INTERVAL_S=2 "$S/app.sh" start worker
 
 "${CTEST[@]}" -L integration
 
+# The crash tests start, kill and restart ledger-workers of their own (tests/integration/
+# it_crash_*.c and friends): the stack's worker leaves the consumer group first.
+"$S/app.sh" stop worker
+"${CTEST[@]}" -L crash
+
 # Durable acceptance with the broker gone: the API must answer 503, never 202.
 "$S/kafka.sh" stop
 "${CTEST[@]}" -L kafka-down

@@ -37,18 +37,19 @@ static const struct {
          "INSERT INTO transactions (id, transaction_ref, type, amount, currency,"
          " from_account_id, to_account_id, description, reference, status, failure_code,"
          " failure_reason, original_transaction_id, reversal_reason, idempotency_key,"
-         " created_by, created_by_ip, created_by_device, created_at, processed_at)"
+         " created_by, created_by_ip, created_by_device, created_at, processed_at,"
+         " command_position)"
          " SELECT u.id, 'TXN-' || to_char(now() AT TIME ZONE 'UTC', 'YYYYMMDD') || '-' ||"
          "   translate(format('%6s', nextval('transaction_ref_seq')), ' ', '0'), u.type,"
          "   u.amount, u.currency, u.from_id, u.to_id, u.description, u.reference, u.status,"
          "   u.code, u.reason, u.orig, u.revreason, u.idem, u.created_by, u.ip, u.device,"
-         "   to_timestamp(u.at), now()"
+         "   to_timestamp(u.at), now(), u.pos"
          " FROM unnest($1::uuid[], $2::transaction_type[], $3::numeric[], $4::text[],"
          "   $5::uuid[], $6::uuid[], $7::text[], $8::text[], $9::transaction_status[],"
          "   $10::text[], $11::text[], $12::uuid[], $13::text[], $14::text[], $15::uuid[],"
-         "   $16::text[], $17::text[], $18::numeric[]) WITH ORDINALITY"
+         "   $16::text[], $17::text[], $18::numeric[], $19::text[]) WITH ORDINALITY"
          "   AS u(id, type, amount, currency, from_id, to_id, description, reference, status,"
-         "        code, reason, orig, revreason, idem, created_by, ip, device, at, ord)"
+         "        code, reason, orig, revreason, idem, created_by, ip, device, at, pos, ord)"
          " ORDER BY u.ord"},
     [SQL_INSERT_ENTRIES] =
         {"wk_insert_entries",
@@ -72,7 +73,7 @@ static const struct {
     [SQL_OUTCOME_TRANSACTIONS] =
         {"wk_outcome_transactions",
          "SELECT id, transaction_ref, type, status, failure_code, failure_reason,"
-         " (extract(epoch FROM processed_at) * 1000)::bigint"
+         " (extract(epoch FROM processed_at) * 1000)::bigint, command_position"
          " FROM transactions WHERE id = ANY($1::uuid[])"},
     [SQL_OUTCOME_ENTRIES] =
         {"wk_outcome_entries",

@@ -30,7 +30,7 @@ enum {
 int wk_sql_prepare(PGconn *db, void *arg, char *err, size_t err_size);
 
 #define PIPELINE_MAX 8
-#define PIPELINE_MAX_PARAMS 18
+#define PIPELINE_MAX_PARAMS 20
 
 typedef struct {
     int statement;       /* SQL_* or SQL_RAW */

@@ -114,6 +114,7 @@ typedef struct {
     size_t n_originals;
     decision *decisions;
     size_t n;
+    const char *const *positions; /* may be NULL */
 } batch;
 
 /* A growable text[] literal for PostgreSQL ("{a,b,NULL}"); values are quoted. */
@@ -554,7 +555,7 @@ static const char *ms_text(int64_t ms, char *buf, size_t size)
 
 /* The arrays of one batch's writes; they live until the pipeline has run. */
 enum { T_ID, T_TYPE, T_AMOUNT, T_CUR, T_FROM, T_TO, T_DESC, T_REF, T_STATUS, T_CODE, T_REASON,
-       T_ORIG, T_REVREASON, T_IDEM, T_BY, T_IP, T_DEV, T_AT, T_N };
+       T_ORIG, T_REVREASON, T_IDEM, T_BY, T_IP, T_DEV, T_AT, T_POS, T_N };
 enum { E_ID, E_TXN, E_ACCT, E_TYPE, E_AMOUNT, E_CUR, E_AFTER, E_CODE, E_DESC, E_N };
 enum { A_ID, A_BAL, A_AVAIL, A_N };
 
@@ -611,6 +612,7 @@ static void plan_writes(const char *tenant_id, batch *b, writes *w, wk_pipeline 
         arr_add(&w->t[T_IP], c->requested_by_ip);
         arr_add(&w->t[T_DEV], c->requested_by_device);
         arr_add(&w->t[T_AT], ms_text(c->accepted_at_ms, at, sizeof at));
+        arr_add(&w->t[T_POS], b->positions != NULL ? b->positions[i] : NULL);
         if (!d->failed && c->type == LG_TXN_REVERSAL) {
             arr_add(&w->rev, d->orig->id);
             arr_add(&w->rev_reason, c->reason);
@@ -684,8 +686,9 @@ static lg_db_status rollback(PGconn *db, lg_db_status st)
  *   insert transactions, insert entries, update balances, [mark reversed,] COMMIT
  */
 lg_db_status wk_apply_batch(PGconn *db, const char *tenant_id, lg_txn_command *const *cmds,
-                            size_t n, const char *force_failure_code,
-                            const char *force_failure_reason, char *err, size_t err_size)
+                            const char *const *positions, size_t n,
+                            const char *force_failure_code, const char *force_failure_reason,
+                            char *err, size_t err_size)
 {
     batch b;
     pg_array numbers = {0}, ids = {0}, currencies = {0}, want = {0}, txn_ids = {0};
@@ -699,6 +702,7 @@ lg_db_status wk_apply_batch(PGconn *db, const char *tenant_id, lg_txn_command *c
     memset(&p, 0, sizeof p);
     memset(&w, 0, sizeof w);
     b.n = n;
+    b.positions = positions;
     b.decisions = calloc(n, sizeof *b.decisions);
     if (b.decisions == NULL) {
         snprintf(err, err_size, "out of memory");
@@ -805,13 +809,14 @@ out:
 }
 
 lg_db_status wk_record_processing_error(PGconn *db, const char *tenant_id,
-                                        lg_txn_command *cmd, const char *detail, char *err,
-                                        size_t err_size)
+                                        lg_txn_command *cmd, const char *position,
+                                        const char *detail, char *err, size_t err_size)
 {
     char reason[256];
     snprintf(reason, sizeof reason, "the command could not be processed: %s", detail);
-    return wk_apply_batch(db, tenant_id, (lg_txn_command *const[]){cmd}, 1,
-                          "PROCESSING_ERROR", reason, err, err_size);
+    return wk_apply_batch(db, tenant_id, (lg_txn_command *const[]){cmd},
+                          (const char *const[]){position}, 1, "PROCESSING_ERROR", reason, err,
+                          err_size);
 }
 
 static int64_t ms_of(const PGresult *res, int row, int col)
@@ -881,6 +886,7 @@ lg_db_status wk_load_outcomes(PGconn *db, const char *tenant_id, lg_txn_command 
             o->result.failure_code = text_or_null(t, row, 4);
             o->result.failure_reason = text_or_null(t, row, 5);
             o->result.processed_at_ms = ms_of(t, row, 6);
+            o->recorded_by = text_or_null(t, row, 7);
         }
         for (int r = 0; r < PQntuples(e); r++)
             if (strcmp(PQgetvalue(e, r, 1), txn_id) == 0)
@@ -929,6 +935,8 @@ void wk_outcomes_free(wk_outcome *out, size_t n)
             lg_avro_free_ledger(&out[i].entries[k]);
         free(out[i].entries);
         out[i].entries = NULL;
+        free(out[i].recorded_by);
+        out[i].recorded_by = NULL;
         out[i].n_entries = 0;
     }
 }

@@ -14,6 +14,9 @@
  * they were: the next owner of the partitions gets the same commands, finds them recorded, and
  * emits their recorded outcome - with the same deterministic event ids - in a transaction of its
  * own. Offsets therefore only ever move together with the events, after the database commit.
+ * Only the message that recorded a command publishes its outcome (the database keeps its
+ * position): a second message of the same transaction, such as a client's retry with the same
+ * Idempotency-Key, publishes nothing.
  *
  * A zombie (a worker that overran max.poll.interval.ms) is fenced by Kafka through the consumer
  * group metadata passed with its offsets; its PostgreSQL writes are harmless because a command
@@ -32,13 +35,13 @@
 #include "postings.h"
 
 #include <errno.h>
+#include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
 
-#define MAX_TENANTS_PER_BATCH 256
 #define DB_ATTEMPTS 5
 
 typedef struct {
@@ -47,6 +50,7 @@ typedef struct {
     int decoded;
     char dlq_reason[256]; /* non-empty: goes to the DLQ */
     int tenant;           /* index into the batch's tenant groups, -1 when none */
+    char position[128];   /* "<topic>/<partition>/<offset>": which message this is */
 } wk_item;
 
 typedef struct {
@@ -59,6 +63,7 @@ typedef struct {
     const wk_config *cfg;
     rd_kafka_t *consumer;
     rd_kafka_t *producer;
+    unsigned long rebalances; /* counted by the rebalance callback */
 } wk_state;
 
 static void sleep_ms(int ms)
@@ -70,8 +75,11 @@ static void sleep_ms(int ms)
 static void rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
                          rd_kafka_topic_partition_list_t *parts, void *opaque)
 {
-    (void)opaque;
-    /* Batches are processed between polls, so nothing is in flight when partitions move. */
+    wk_state *s = opaque;
+    /* Batches are processed between polls, so no batch is being applied when partitions move;
+     * but a batch may be gathering: poll_batch sees the count change and lets go of what it
+     * gathered under the former assignment. */
+    s->rebalances++;
     if (err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS) {
         lg_log_info("assigned %d partition(s)", parts->cnt);
         rd_kafka_assign(rk, parts);
@@ -115,18 +123,38 @@ static rd_kafka_t *producer_new(const wk_config *cfg)
     return NULL;
 }
 
-/* Gathers up to batch_max messages: waits up to 500 ms for the first, then batch_wait_ms more. */
+/* Gathers up to batch_max messages: waits up to 500 ms for the first, then batch_wait_ms more.
+ *
+ * A poll may run the rebalance callback. Messages gathered before it belong to partitions this
+ * worker may no longer own: their new owner starts from the committed offsets and processes
+ * them too, so committing their events here as well would publish every outcome twice (the
+ * broker checks the group generation of transactional offsets, not who owns the partition).
+ * They are dropped: uncommitted, they come back to whoever owns their partition now - this
+ * worker included, whose new assignment starts from the committed offsets. A message returned
+ * by the poll that ran the callback already comes from the new assignment. */
 static size_t poll_batch(wk_state *s, rd_kafka_message_t **msgs, volatile sig_atomic_t *stop)
 {
     size_t n = 0;
     struct timespec start, now;
     long waited_ms = 0;
+    unsigned long rebalances = s->rebalances;
     while (n < (size_t)s->cfg->batch_max && !*stop) {
         int timeout = n == 0 ? 500 : (int)(s->cfg->batch_wait_ms - waited_ms);
         rd_kafka_message_t *m;
         if (n > 0 && timeout <= 0)
             break;
         m = rd_kafka_consumer_poll(s->consumer, timeout);
+        if (s->rebalances != rebalances) {
+            if (n > 0)
+                lg_log_info("rebalanced while gathering a batch: %zu message(s) of the former "
+                            "assignment left to the partitions' owners",
+                            n);
+            for (size_t i = 0; i < n; i++)
+                rd_kafka_message_destroy(msgs[i]);
+            n = 0;
+            waited_ms = 0;
+            rebalances = s->rebalances;
+        }
         if (n == 0)
             clock_gettime(CLOCK_MONOTONIC, &start);
         if (m == NULL) {
@@ -169,10 +197,6 @@ static int tenant_of(wk_state *s, wk_group *groups, size_t *n_groups, const lg_t
         snprintf(reason, reason_size, "unknown tenant %s", cmd->tenant_id);
         return -1;
     }
-    if (*n_groups == MAX_TENANTS_PER_BATCH) {
-        snprintf(reason, reason_size, "too many tenants in one batch");
-        return -2;
-    }
     groups[*n_groups].tenant = t;
     groups[*n_groups].n = 0;
     return (int)(*n_groups)++;
@@ -185,13 +209,19 @@ static int apply_group(wk_state *s, wk_group *g, wk_item *items, volatile sig_at
 {
     char err[1024];
     lg_txn_command **cmds = calloc(g->n, sizeof *cmds);
+    const char **positions = calloc(g->n, sizeof *positions);
     const char *force_code = NULL, *force_reason = NULL;
     int rc = -1;
 
-    if (cmds == NULL)
+    if (cmds == NULL || positions == NULL) {
+        free(cmds);
+        free(positions);
         return -1;
-    for (size_t i = 0; i < g->n; i++)
+    }
+    for (size_t i = 0; i < g->n; i++) {
         cmds[i] = &items[g->items[i]].cmd;
+        positions[i] = items[g->items[i]].position;
+    }
     if (g->tenant.status == LG_TENANT_SUSPENDED) {
         force_code = "TENANT_SUSPENDED";
         force_reason = "the bank's tenant is suspended; no transaction is applied";
@@ -208,8 +238,8 @@ static int apply_group(wk_state *s, wk_group *g, wk_item *items, volatile sig_at
             sleep_ms(attempt < 10 ? 100 * (attempt + 1) : 2000);
             continue;
         }
-        st = wk_apply_batch(db, g->tenant.id, cmds, g->n, force_code, force_reason, err,
-                            sizeof err);
+        st = wk_apply_batch(db, g->tenant.id, cmds, positions, g->n, force_code, force_reason,
+                            err, sizeof err);
         lg_router_release(s->cfg->router, g->tenant.id, db, st != LG_DB_OK);
         if (st == LG_DB_OK) {
             rc = 0;
@@ -227,15 +257,15 @@ static int apply_group(wk_state *s, wk_group *g, wk_item *items, volatile sig_at
                     rc = -1;
                     break;
                 }
-                st = wk_apply_batch(one, g->tenant.id, &cmds[i], 1, force_code, force_reason,
-                                    err, sizeof err);
+                st = wk_apply_batch(one, g->tenant.id, &cmds[i], &positions[i], 1, force_code,
+                                    force_reason, err, sizeof err);
                 if (st == LG_DB_FATAL) {
                     lg_log_kv(LG_LOG_ERROR,
                               (const char *[]){"tenant", g->tenant.slug, "transaction_id",
                                                cmds[i]->transaction_id, NULL},
                               "cannot apply a command: %s", err);
-                    st = wk_record_processing_error(one, g->tenant.id, cmds[i], "internal error",
-                                                    err, sizeof err);
+                    st = wk_record_processing_error(one, g->tenant.id, cmds[i], positions[i],
+                                                    "internal error", err, sizeof err);
                     if (st == LG_DB_FATAL)
                         snprintf(items[g->items[i]].dlq_reason,
                                  sizeof items[g->items[i]].dlq_reason,
@@ -252,6 +282,7 @@ static int apply_group(wk_state *s, wk_group *g, wk_item *items, volatile sig_at
         }
         sleep_ms(attempt < 10 ? 50 * (attempt + 1) : 1000);
     }
+    free(positions);
     free(cmds);
     return rc;
 }
@@ -277,13 +308,27 @@ static int produce(rd_kafka_t *p, const char *topic, const char *key, void *payl
     return 0;
 }
 
-static int emit_outcome(rd_kafka_t *p, const wk_outcome *o)
+/* Emits the recorded outcome of the command at `position`: its LedgerEntryEvents and its
+ * TransactionResult - unless another message recorded it. The message that recorded a command
+ * publishes its outcome, once: in the Kafka transaction that commits that message's offset, or,
+ * when that transaction aborted, again when the same message is delivered again (the database
+ * holds the outcome, the events are the same). Another message of the same transaction, such
+ * as a client's retry with the same Idempotency-Key, changes nothing and publishes nothing. */
+static int emit_outcome(rd_kafka_t *p, const wk_outcome *o, const char *position)
 {
     char key[2 * LG_UUID_STRLEN + 2], err[256];
     void *buf = NULL;
     size_t len = 0;
     if (o->result.transaction_id == NULL)
         return 0;
+    if (o->recorded_by != NULL && strcmp(o->recorded_by, position) != 0) {
+        lg_log_kv(LG_LOG_INFO,
+                  (const char *[]){"transaction_id", o->result.transaction_id, "message",
+                                   position, "recorded_by", o->recorded_by, NULL},
+                  "a command already recorded by another message: its outcome is not "
+                  "published again");
+        return 0;
+    }
     for (size_t k = 0; k < o->n_entries; k++) {
         const lg_ledger_event *ev = &o->entries[k];
         snprintf(key, sizeof key, "%s:%s", ev->tenant_id, ev->account_id);
@@ -353,7 +398,7 @@ static int kafka_commit(wk_state *s, rd_kafka_message_t **msgs, size_t n, wk_ite
             lg_log_warn("sent a command to %s: %s", LG_TOPIC_DLQ, it->dlq_reason);
             continue;
         }
-        if (it->decoded && emit_outcome(s->producer, &outcomes[i]) != 0)
+        if (it->decoded && emit_outcome(s->producer, &outcomes[i], it->position) != 0)
             goto abort;
     }
     offsets = batch_offsets(msgs, n, 0);
@@ -363,15 +408,21 @@ static int kafka_commit(wk_state *s, rd_kafka_message_t **msgs, size_t n, wk_ite
     rd_kafka_topic_partition_list_destroy(offsets);
     if (e != NULL)
         goto fail;
-    for (int attempt = 0; attempt < 10; attempt++) {
+    /* A retriable commit error leaves the outcome open: keep committing until the broker
+     * answers, since giving up and redoing the batch could publish it twice if this commit
+     * completed after all. */
+    for (int attempt = 1;; attempt++) {
         e = rd_kafka_commit_transaction(s->producer, -1);
         if (e == NULL)
             return 0;
         if (!rd_kafka_error_is_retriable(e))
             goto fail;
+        if (attempt % 10 == 0)
+            lg_log_warn("commit_transaction still failing after %d attempts: %s", attempt,
+                        rd_kafka_error_string(e));
         rd_kafka_error_destroy(e);
+        sleep_ms(100);
     }
-    return -1;
 fail:
     lg_log_warn("Kafka transaction: %s", rd_kafka_error_string(e));
     *fatal = rd_kafka_error_is_fatal(e);
@@ -430,7 +481,7 @@ static int process_batch(wk_state *s, rd_kafka_message_t **msgs, size_t n,
                          volatile sig_atomic_t *stop)
 {
     wk_item *items = calloc(n, sizeof *items);
-    wk_group *groups = calloc(MAX_TENANTS_PER_BATCH, sizeof *groups);
+    wk_group *groups = calloc(n, sizeof *groups); /* at most one tenant per command */
     wk_outcome *outcomes = calloc(n, sizeof *outcomes);
     size_t n_groups = 0;
     int rc = -1, fatal = 0;
@@ -442,6 +493,8 @@ static int process_batch(wk_state *s, rd_kafka_message_t **msgs, size_t n,
         wk_item *it = &items[i];
         it->msg = msgs[i];
         it->tenant = -1;
+        snprintf(it->position, sizeof it->position, "%s/%" PRId32 "/%" PRId64,
+                 rd_kafka_topic_name(it->msg->rkt), it->msg->partition, it->msg->offset);
         if (lg_avro_decode_command(it->msg->payload, it->msg->len, &it->cmd, err, sizeof err) !=
             0) {
             snprintf(it->dlq_reason, sizeof it->dlq_reason, "undecodable: %.200s", err);
@@ -450,8 +503,6 @@ static int process_batch(wk_state *s, rd_kafka_message_t **msgs, size_t n,
         it->decoded = 1;
         it->tenant = tenant_of(s, groups, &n_groups, &it->cmd, it->dlq_reason,
                                sizeof it->dlq_reason);
-        if (it->tenant == -2)
-            goto out;
         if (it->tenant < 0)
             continue;
         if (groups[it->tenant].items == NULL)
@@ -592,6 +643,7 @@ int wk_run(const wk_config *cfg, volatile sig_atomic_t *stop)
         goto out;
     }
     rd_kafka_conf_set_rebalance_cb(conf, rebalance_cb);
+    rd_kafka_conf_set_opaque(conf, &s);
     s.consumer = rd_kafka_new(RD_KAFKA_CONSUMER, conf, err, sizeof err);
     if (s.consumer == NULL) {
         rd_kafka_conf_destroy(conf);

@@ -2,17 +2,26 @@
 
 #include "lg_avro.h"
 #include "lg_crypto.h"
+#include "lg_money.h"
 
 #include <curl/curl.h>
+#include <errno.h>
+#include <fcntl.h>
 #include <librdkafka/rdkafka.h>
+#include <pthread.h>
+#include <signal.h>
 #include <sodium.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
+
+extern char **environ;
 
 void itest_fail(const char *file, int line, const char *cond, const char *fmt, ...)
 {
@@ -107,12 +116,29 @@ void itest_tenant_create(itest_tenant *t, const char *prefix, const char *admin_
                          t->slug, "--first-name", "Test", "--last-name", "Customer", "--email",
                          email, NULL);
     CHECK(rc == 0 && strncmp(t->customer, "CUST-", 5) == 0, "customer create exited %d", rc);
-    for (int i = 0; i < n_accounts && i < 4; i++) {
-        rc = itest_ledgerctl(t->account[i], sizeof t->account[i], "account", "open", "--tenant",
+    CHECK(n_accounts <= ITEST_MAX_ACCOUNTS, "at most %d accounts", ITEST_MAX_ACCOUNTS);
+    for (int i = 0; i < n_accounts; i++)
+        itest_account_add(t, currency, NULL);
+}
+
+const char *itest_account_add(itest_tenant *t, const char *currency,
+                               const char *overdraft_limit)
+{
+    char *number;
+    int rc;
+    CHECK(t->n_accounts < ITEST_MAX_ACCOUNTS, "at most %d accounts", ITEST_MAX_ACCOUNTS);
+    number = t->account[t->n_accounts];
+    if (overdraft_limit != NULL)
+        rc = itest_ledgerctl(number, sizeof t->account[0], "account", "open", "--tenant",
+                             t->slug, "--customer", t->customer, "--type", "CHECKING",
+                             "--currency", currency, "--overdraft-limit", overdraft_limit, NULL);
+    else
+        rc = itest_ledgerctl(number, sizeof t->account[0], "account", "open", "--tenant",
                              t->slug, "--customer", t->customer, "--type", "CHECKING",
                              "--currency", currency, NULL);
-        CHECK(rc == 0 && strlen(t->account[i]) == 10, "account open exited %d", rc);
-    }
+    CHECK(rc == 0 && strlen(number) == 10, "account open exited %d", rc);
+    t->n_accounts++;
+    return number;
 }
 
 typedef struct {
@@ -405,7 +431,7 @@ char *itest_entries(PGconn *db, const char *transaction_id)
                            transaction_id);
 }
 
-static rd_kafka_t *consumer_new(const char *group)
+static rd_kafka_t *consumer_new(const char *group, int read_committed)
 {
     char err[512];
     rd_kafka_conf_t *conf = rd_kafka_conf_new();
@@ -413,8 +439,9 @@ static rd_kafka_t *consumer_new(const char *group)
     CHECK(rd_kafka_conf_set(conf, "bootstrap.servers", itest_env("LEDGER_KAFKA_BROKERS"), err,
                             sizeof err) == RD_KAFKA_CONF_OK &&
               rd_kafka_conf_set(conf, "group.id", group, err, sizeof err) == RD_KAFKA_CONF_OK &&
-              rd_kafka_conf_set(conf, "isolation.level", "read_committed", err, sizeof err) ==
-                  RD_KAFKA_CONF_OK &&
+              rd_kafka_conf_set(conf, "isolation.level",
+                                read_committed ? "read_committed" : "read_uncommitted", err,
+                                sizeof err) == RD_KAFKA_CONF_OK &&
               rd_kafka_conf_set(conf, "enable.auto.commit", "false", err, sizeof err) ==
                   RD_KAFKA_CONF_OK,
           "consumer conf: %s", err);
@@ -425,7 +452,7 @@ static rd_kafka_t *consumer_new(const char *group)
 
 int64_t itest_topic_end(const char *topic)
 {
-    rd_kafka_t *rk = consumer_new("itest-watermarks");
+    rd_kafka_t *rk = consumer_new("itest-watermarks", 1);
     const struct rd_kafka_metadata *md = NULL;
     int64_t total = 0;
     CHECK(rd_kafka_metadata(rk, 1, NULL, &md, 10000) == RD_KAFKA_RESP_ERR_NO_ERROR, "metadata");
@@ -445,19 +472,19 @@ int64_t itest_topic_end(const char *topic)
     return total;
 }
 
-static int consume(const char *topic, const char *key_prefix, int idle_ms, itest_msg_fn fn,
-                   itest_kmsg_fn kfn, void *arg);
+static int consume(const char *topic, const char *key_prefix, int idle_ms, int read_committed,
+                   itest_msg_fn fn, itest_kmsg_fn kfn, void *arg);
 
 int itest_consume(const char *topic, const char *key_prefix, int idle_ms, itest_msg_fn fn,
                   void *arg)
 {
-    return consume(topic, key_prefix, idle_ms, fn, NULL, arg);
+    return consume(topic, key_prefix, idle_ms, 1, fn, NULL, arg);
 }
 
 int itest_consume_messages(const char *topic, const char *key_prefix, int idle_ms,
                            itest_kmsg_fn fn, void *arg)
 {
-    return consume(topic, key_prefix, idle_ms, NULL, fn, arg);
+    return consume(topic, key_prefix, idle_ms, 1, NULL, fn, arg);
 }
 
 void itest_produce(const char *topic, int partition, const char *key, const void *value,
@@ -513,10 +540,16 @@ void itest_command(const itest_tenant *t, int type, const char *amount_minor_tex
     free(user);
 }
 
-static int consume(const char *topic, const char *key_prefix, int idle_ms, itest_msg_fn fn,
-                   itest_kmsg_fn kfn, void *arg)
+int itest_consume_isolation(const char *topic, const char *key_prefix, int idle_ms,
+                            int read_committed, itest_msg_fn fn, void *arg)
 {
-    rd_kafka_t *rk = consumer_new("itest-reader");
+    return consume(topic, key_prefix, idle_ms, read_committed, fn, NULL, arg);
+}
+
+static int consume(const char *topic, const char *key_prefix, int idle_ms, int read_committed,
+                   itest_msg_fn fn, itest_kmsg_fn kfn, void *arg)
+{
+    rd_kafka_t *rk = consumer_new("itest-reader", read_committed);
     const struct rd_kafka_metadata *md = NULL;
     rd_kafka_topic_partition_list_t *parts = rd_kafka_topic_partition_list_new(16);
     int64_t last = itest_now_ms();
@@ -551,4 +584,654 @@ static int consume(const char *topic, const char *key_prefix, int idle_ms, itest
     rd_kafka_consumer_close(rk);
     rd_kafka_destroy(rk);
     return count;
+}
+
+void itest_sleep_ms(int ms)
+{
+    struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
+    while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
+        ;
+}
+
+/* ------------------------------------------------------------------ ledger-worker processes */
+
+#define MAX_WORKERS 64
+
+static pthread_mutex_t workers_lock = PTHREAD_MUTEX_INITIALIZER;
+static int live_pids[MAX_WORKERS];
+static char logs_used[MAX_WORKERS][512];
+static int n_logs_used;
+static int atexit_registered;
+
+static void live_set(int pid, int add)
+{
+    pthread_mutex_lock(&workers_lock);
+    for (int i = 0; i < MAX_WORKERS; i++) {
+        if (add && live_pids[i] == 0) {
+            live_pids[i] = pid;
+            break;
+        }
+        if (!add && live_pids[i] == pid) {
+            live_pids[i] = 0;
+            break;
+        }
+    }
+    pthread_mutex_unlock(&workers_lock);
+}
+
+/* 1 when pid has exited (reaped now or before), with its status in *status when reaped now. */
+static int reaped(int pid, int *status)
+{
+    int st = 0;
+    pid_t r = waitpid(pid, &st, WNOHANG);
+    if (r == pid) {
+        if (status != NULL)
+            *status = st;
+        return 1;
+    }
+    return r < 0 && errno == ECHILD;
+}
+
+/* Whatever a test leaves running is stopped when it exits, failed or not: SIGTERM (a worker
+ * leaves its consumer group cleanly, so the next test's workers do not wait for its session to
+ * time out), then SIGKILL after 10 s. */
+static void workers_atexit(void)
+{
+    int pids[MAX_WORKERS], n = 0;
+    int64_t deadline = itest_now_ms() + 10000;
+    pthread_mutex_lock(&workers_lock);
+    for (int i = 0; i < MAX_WORKERS; i++)
+        if (live_pids[i] != 0) {
+            pids[n++] = live_pids[i];
+            live_pids[i] = 0;
+        }
+    pthread_mutex_unlock(&workers_lock);
+    for (int i = 0; i < n; i++) {
+        fprintf(stderr, "stopping ledger-worker pid %d left running\n", pids[i]);
+        kill(pids[i], SIGTERM);
+    }
+    for (int left = n; left > 0 && itest_now_ms() < deadline;) {
+        left = 0;
+        for (int i = 0; i < n; i++) {
+            if (pids[i] != 0 && reaped(pids[i], NULL))
+                pids[i] = 0;
+            left += pids[i] != 0;
+        }
+        if (left > 0)
+            itest_sleep_ms(50);
+    }
+    for (int i = 0; i < n; i++)
+        if (pids[i] != 0) {
+            kill(pids[i], SIGKILL);
+            waitpid(pids[i], NULL, 0);
+        }
+}
+
+/* The environment of a worker: the test's, with LEDGER_WORKER_INSTANCE and w->env on top. */
+static char **worker_envp(const itest_worker *w)
+{
+    size_t n_env = 0, n_extra = 0, k = 0;
+    char **envp;
+    char instance[64];
+    while (environ[n_env] != NULL)
+        n_env++;
+    while (w->env != NULL && w->env[n_extra] != NULL)
+        n_extra++;
+    envp = calloc(n_env + n_extra + 2, sizeof *envp);
+    CHECK(envp != NULL, "out of memory");
+    for (size_t i = 0; i < n_env; i++) {
+        const char *eq = strchr(environ[i], '=');
+        size_t name_len = eq != NULL ? (size_t)(eq - environ[i]) + 1 : strlen(environ[i]);
+        int overridden = strncmp(environ[i], "LEDGER_WORKER_INSTANCE=", 23) == 0;
+        for (size_t j = 0; j < n_extra && !overridden; j++)
+            overridden = strncmp(environ[i], w->env[j], name_len) == 0;
+        if (!overridden)
+            envp[k++] = strdup(environ[i]);
+    }
+    snprintf(instance, sizeof instance, "LEDGER_WORKER_INSTANCE=%d", w->instance);
+    envp[k++] = strdup(instance);
+    for (size_t j = 0; j < n_extra; j++)
+        envp[k++] = strdup(w->env[j]);
+    envp[k] = NULL;
+    return envp;
+}
+
+static void spawn_worker(itest_worker *w)
+{
+    char **envp = worker_envp(w);
+    char *const argv[] = {(char *)(uintptr_t)LEDGER_WORKER_PATH, NULL};
+    int fd, truncate = 1;
+    pid_t parent = getpid(), pid;
+    char line[256];
+
+    mkdir(ITEST_LOG_DIR, 0755);
+    pthread_mutex_lock(&workers_lock);
+    for (int i = 0; i < n_logs_used && truncate; i++)
+        truncate = strcmp(logs_used[i], w->log) != 0;
+    if (truncate && n_logs_used < MAX_WORKERS)
+        snprintf(logs_used[n_logs_used++], sizeof logs_used[0], "%s", w->log);
+    if (!atexit_registered) {
+        atexit(workers_atexit);
+        atexit_registered = 1;
+    }
+    pthread_mutex_unlock(&workers_lock);
+    fd = open(w->log, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC | (truncate ? O_TRUNC : 0), 0644);
+    CHECK(fd >= 0, "opening %s: %s", w->log, strerror(errno));
+    snprintf(line, sizeof line, "=== start %s (instance %d)\n", w->name, w->instance);
+    CHECK(write(fd, line, strlen(line)) == (ssize_t)strlen(line), "writing %s", w->log);
+    if (truncate)
+        w->log_seen = 0;
+    else
+        w->log_seen = lseek(fd, 0, SEEK_END);
+    pid = fork();
+    CHECK(pid >= 0, "fork: %s", strerror(errno));
+    if (pid == 0) {
+        /* Only async-signal-safe calls from here to execve: the test may have threads. */
+        int devnull = open("/dev/null", O_RDONLY);
+        prctl(PR_SET_PDEATHSIG, SIGKILL);
+        if (getppid() != parent)
+            _exit(126);
+        dup2(devnull, 0);
+        dup2(fd, 1);
+        dup2(fd, 2);
+        execve(argv[0], argv, envp);
+        _exit(127);
+    }
+    close(fd);
+    for (size_t i = 0; envp[i] != NULL; i++)
+        free(envp[i]);
+    free(envp);
+    w->pid = (int)pid;
+    live_set(w->pid, 1);
+}
+
+void itest_worker_start(itest_worker *w, const char *name, int instance,
+                        const char *const *env)
+{
+    memset(w, 0, sizeof *w);
+    snprintf(w->name, sizeof w->name, "%s", name);
+    snprintf(w->log, sizeof w->log, "%s/%s.log", ITEST_LOG_DIR, name);
+    w->instance = instance;
+    w->env = env;
+    spawn_worker(w);
+}
+
+void itest_worker_restart(itest_worker *w)
+{
+    CHECK(w->pid == 0, "worker %s is still running (pid %d)", w->name, w->pid);
+    spawn_worker(w);
+}
+
+int itest_worker_wait_log(itest_worker *w, const char *text, int timeout_ms)
+{
+    int64_t deadline = itest_now_ms() + timeout_ms;
+    for (;;) {
+        FILE *f = fopen(w->log, "r");
+        char *line = NULL;
+        size_t cap = 0;
+        ssize_t len;
+        long pos = w->log_seen;
+        int status = 0;
+        CHECK(f != NULL, "opening %s", w->log);
+        fseek(f, pos, SEEK_SET);
+        while ((len = getline(&line, &cap, f)) > 0 && line[len - 1] == '\n') {
+            pos += len;
+            if (strstr(line, text) != NULL) {
+                w->log_seen = pos;
+                free(line);
+                fclose(f);
+                return 1;
+            }
+        }
+        free(line);
+        fclose(f);
+        if (w->pid != 0 && reaped(w->pid, &status)) {
+            live_set(w->pid, 0);
+            w->pid = 0;
+            itest_fail(__FILE__, __LINE__, "worker alive",
+                       "ledger-worker %s exited (status %d) while waiting for \"%s\" in %s",
+                       w->name, status, text, w->log);
+        }
+        if (itest_now_ms() > deadline)
+            return 0;
+        itest_sleep_ms(50);
+    }
+}
+
+void itest_worker_kill(itest_worker *w)
+{
+    CHECK(w->pid != 0, "worker %s is not running", w->name);
+    kill(w->pid, SIGKILL);
+    waitpid(w->pid, NULL, 0);
+    live_set(w->pid, 0);
+    w->pid = 0;
+}
+
+int itest_worker_stop(itest_worker *w, int timeout_ms)
+{
+    int64_t deadline = itest_now_ms() + timeout_ms;
+    int status = 0, rc;
+    CHECK(w->pid != 0, "worker %s is not running", w->name);
+    kill(w->pid, SIGTERM);
+    while (!reaped(w->pid, &status)) {
+        if (itest_now_ms() > deadline) {
+            kill(w->pid, SIGKILL);
+            waitpid(w->pid, NULL, 0);
+            live_set(w->pid, 0);
+            w->pid = 0;
+            return -1;
+        }
+        itest_sleep_ms(20);
+    }
+    rc = WIFEXITED(status)     ? WEXITSTATUS(status)
+         : WIFSIGNALED(status) ? 128 + WTERMSIG(status)
+                               : 255;
+    live_set(w->pid, 0);
+    w->pid = 0;
+    return rc;
+}
+
+static int count_lines(const char *path, const char *text, char *first, size_t first_size)
+{
+    FILE *f = fopen(path, "r");
+    char *line = NULL;
+    size_t cap = 0;
+    int n = 0;
+    if (f == NULL)
+        return 0;
+    while (getline(&line, &cap, f) > 0)
+        if (strstr(line, text) != NULL) {
+            if (n == 0 && first != NULL)
+                snprintf(first, first_size, "%s", line);
+            n++;
+        }
+    free(line);
+    fclose(f);
+    return n;
+}
+
+int itest_worker_log_count(const itest_worker *w, const char *text)
+{
+    return count_lines(w->log, text, NULL, 0);
+}
+
+void itest_workers_check_logs(void)
+{
+    static const char *const reports[] = {"AddressSanitizer", "LeakSanitizer", "runtime error:",
+                                          NULL};
+    char first[1024];
+    pthread_mutex_lock(&workers_lock);
+    for (int i = 0; i < n_logs_used; i++)
+        for (int k = 0; reports[k] != NULL; k++) {
+            int n = count_lines(logs_used[i], reports[k], first, sizeof first);
+            if (n > 0) {
+                pthread_mutex_unlock(&workers_lock);
+                itest_fail(__FILE__, __LINE__, "no sanitizer report",
+                           "%s: %d line(s) with \"%s\", the first: %s", logs_used[i], n,
+                           reports[k], first);
+            }
+        }
+    pthread_mutex_unlock(&workers_lock);
+}
+
+/* ------------------------------------------------------------------ id sets */
+
+static int id_cmp(const void *a, const void *b)
+{
+    return strcmp(((const itest_id *)a)->id, ((const itest_id *)b)->id);
+}
+
+void itest_idset_add(itest_idset *s, const char *id, int tag)
+{
+    if (s->n == s->cap) {
+        size_t cap = s->cap ? s->cap * 2 : 1024;
+        itest_id *nv = realloc(s->v, cap * sizeof *nv);
+        CHECK(nv != NULL, "out of memory");
+        s->v = nv;
+        s->cap = cap;
+    }
+    snprintf(s->v[s->n].id, sizeof s->v[0].id, "%s", id);
+    s->v[s->n].count = 0;
+    s->v[s->n].tag = tag;
+    s->n++;
+    s->sorted = 0;
+}
+
+itest_id *itest_idset_find(itest_idset *s, const char *id)
+{
+    itest_id key;
+    if (!s->sorted) {
+        if (s->n > 0)
+            qsort(s->v, s->n, sizeof *s->v, id_cmp);
+        s->sorted = 1;
+    }
+    snprintf(key.id, sizeof key.id, "%s", id);
+    return s->n > 0 ? bsearch(&key, s->v, s->n, sizeof *s->v, id_cmp) : NULL;
+}
+
+void itest_idset_free(itest_idset *s)
+{
+    free(s->v);
+    memset(s, 0, sizeof *s);
+}
+
+/* ------------------------------------------------------------------ transfer flows */
+
+static void money_text(int64_t minor, char *buf, size_t size)
+{
+    snprintf(buf, size, "%lld.%02lld", (long long)(minor / 100), (long long)(minor % 100));
+}
+
+static void *flow_thread(void *arg)
+{
+    itest_flow *f = arg;
+    pthread_mutex_t *lock = f->lock;
+    for (;;) {
+        char body[512], key[128], id[64] = "", amount[32];
+        int k, from, to;
+        long status = 0;
+        pthread_mutex_lock(lock);
+        k = f->next++;
+        pthread_mutex_unlock(lock);
+        if (k >= f->n_commands)
+            break;
+        if (f->paced_ms > 0) {
+            int64_t at = f->started_ms + (int64_t)k * f->paced_ms / f->n_commands;
+            int64_t now = itest_now_ms();
+            if (at > now)
+                itest_sleep_ms((int)(at - now));
+        }
+        from = (int)randombytes_uniform((uint32_t)f->n_accounts);
+        to = (int)randombytes_uniform((uint32_t)f->n_accounts - 1);
+        if (to >= from)
+            to++;
+        money_text(1 + (int64_t)randombytes_uniform((uint32_t)f->max_amount_minor), amount,
+                   sizeof amount);
+        snprintf(body, sizeof body,
+                 "{\"type\":\"TRANSFER\",\"amount\":\"%s\",\"currency\":\"USD\","
+                 "\"fromAccount\":\"%s\",\"toAccount\":\"%s\",\"description\":\"flow %d\"}",
+                 amount, f->t->account[from], f->t->account[to], k);
+        snprintf(key, sizeof key, "%s-flow-%d", f->t->slug, k);
+        for (int sent = 0; sent < (f->resend_every > 0 && k % f->resend_every == 0 ? 2 : 1);
+             sent++) {
+            char first_id[64];
+            snprintf(first_id, sizeof first_id, "%s", id);
+            for (int attempt = 0;; attempt++) {
+                status = itest_post_txn(f->t, body, key, id, sizeof id);
+                if (status == 202)
+                    break;
+                CHECK(status >= 500 && !f->fail_on_5xx && attempt < 30,
+                      "POST of transfer %d answered %ld (attempt %d)", k, status, attempt + 1);
+                pthread_mutex_lock(lock);
+                f->n_retried_503++;
+                pthread_mutex_unlock(lock);
+                itest_sleep_ms(200);
+            }
+            CHECK(strlen(id) == 36, "transfer %d: no transaction id in the 202 body", k);
+            CHECK(sent == 0 || strcmp(id, first_id) == 0,
+                  "transfer %d sent again with its Idempotency-Key got id %s, first %s", k, id,
+                  first_id);
+            if (sent > 0) {
+                pthread_mutex_lock(lock);
+                f->n_resent++;
+                pthread_mutex_unlock(lock);
+            }
+        }
+        pthread_mutex_lock(lock);
+        itest_idset_add(&f->accepted, id, 0);
+        f->n_accepted++;
+        pthread_mutex_unlock(lock);
+    }
+    pthread_mutex_lock(lock);
+    if (--f->running == 0)
+        f->ended_ms = itest_now_ms();
+    pthread_mutex_unlock(lock);
+    return NULL;
+}
+
+void itest_flow_start(itest_flow *f)
+{
+    pthread_t *th = calloc((size_t)f->n_threads, sizeof *th);
+    pthread_mutex_t *lock = malloc(sizeof *lock);
+    CHECK(th != NULL && lock != NULL, "out of memory");
+    CHECK(f->n_accounts >= 2 && f->max_amount_minor > 0 && f->n_threads > 0, "flow settings");
+    CHECK(curl_global_init(CURL_GLOBAL_DEFAULT) == CURLE_OK, "curl_global_init");
+    pthread_mutex_init(lock, NULL);
+    f->threads = th;
+    f->lock = lock;
+    f->next = 0;
+    f->running = f->n_threads;
+    f->started_ms = itest_now_ms();
+    for (int i = 0; i < f->n_threads; i++)
+        CHECK(pthread_create(&th[i], NULL, flow_thread, f) == 0, "pthread_create");
+}
+
+int itest_flow_done(itest_flow *f)
+{
+    int done;
+    pthread_mutex_lock(f->lock);
+    done = f->running == 0;
+    pthread_mutex_unlock(f->lock);
+    return done;
+}
+
+void itest_flow_join(itest_flow *f)
+{
+    pthread_t *th = f->threads;
+    for (int i = 0; i < f->n_threads; i++)
+        pthread_join(th[i], NULL);
+    pthread_mutex_destroy(f->lock);
+    free(f->lock);
+    free(th);
+    f->lock = NULL;
+    f->threads = NULL;
+    CHECK(f->n_accepted == f->n_commands, "%d of %d transfers accepted", f->n_accepted,
+          f->n_commands);
+}
+
+void itest_fund_accounts(const itest_tenant *t, int n_accounts, const char *amount,
+                         itest_idset *accepted)
+{
+    char ids[ITEST_MAX_ACCOUNTS][64];
+    for (int i = 0; i < n_accounts; i++) {
+        char body[256], key[128];
+        long status;
+        snprintf(body, sizeof body,
+                 "{\"type\":\"DEPOSIT\",\"amount\":\"%s\",\"currency\":\"USD\","
+                 "\"toAccount\":\"%s\",\"description\":\"funding\"}",
+                 amount, t->account[i]);
+        snprintf(key, sizeof key, "%s-fund-%d", t->slug, i);
+        status = itest_post_txn(t, body, key, ids[i], sizeof ids[i]);
+        CHECK(status == 202, "funding deposit %d answered %ld", i, status);
+        if (accepted != NULL)
+            itest_idset_add(accepted, ids[i], 0);
+    }
+    for (int i = 0; i < n_accounts; i++) {
+        json_t *txn = itest_wait_txn(t, ids[i], 60000);
+        const char *st = json_string_value(json_object_get(txn, "status"));
+        CHECK(strcmp(st, "COMPLETED") == 0, "funding deposit %d is %s", i, st);
+        json_decref(txn);
+    }
+}
+
+int itest_wait_recorded(PGconn *db, int n, int timeout_ms)
+{
+    int64_t deadline = itest_now_ms() + timeout_ms;
+    int count;
+    for (;;) {
+        char *v = itest_sql_value(db, "SELECT count(*)::text FROM transactions", NULL);
+        count = atoi(v);
+        free(v);
+        if (count >= n || itest_now_ms() > deadline)
+            return count;
+        itest_sleep_ms(250);
+    }
+}
+
+/* ------------------------------------------------------------------ exactly-once checks */
+
+typedef struct {
+    itest_idset *accepted;
+    itest_idset *entries;
+    int results, unknown, status_mismatch, bad_event_id;
+    char first_unknown[64];
+} eo_scan;
+
+static void on_eo_result(const void *key, size_t key_len, const void *value, size_t len,
+                         void *arg)
+{
+    eo_scan *s = arg;
+    lg_txn_result r;
+    char err[256];
+    itest_id *e;
+    (void)key;
+    (void)key_len;
+    CHECK(lg_avro_decode_result(value, len, &r, err, sizeof err) == 0, "result: %s", err);
+    s->results++;
+    e = itest_idset_find(s->accepted, r.transaction_id);
+    if (e == NULL) {
+        if (s->unknown++ == 0)
+            snprintf(s->first_unknown, sizeof s->first_unknown, "%s", r.transaction_id);
+    } else {
+        int expect = e->tag == 'C' ? LG_RESULT_COMPLETED : e->tag == 'F' ? LG_RESULT_FAILED : -1;
+        e->count++;
+        s->status_mismatch += (int)r.status != expect;
+    }
+    lg_avro_free_result(&r);
+}
+
+static void on_eo_entry(const void *key, size_t key_len, const void *value, size_t len,
+                        void *arg)
+{
+    eo_scan *s = arg;
+    lg_ledger_event ev;
+    char err[256];
+    itest_id *e;
+    (void)key;
+    (void)key_len;
+    CHECK(lg_avro_decode_ledger(value, len, &ev, err, sizeof err) == 0, "ledger: %s", err);
+    s->results++;
+    e = itest_idset_find(s->entries, ev.entry_id);
+    if (e == NULL) {
+        if (s->unknown++ == 0)
+            snprintf(s->first_unknown, sizeof s->first_unknown, "%s", ev.entry_id);
+    } else {
+        e->count++;
+    }
+    s->bad_event_id += strcmp(ev.event_id, ev.entry_id) != 0;
+    lg_avro_free_ledger(&ev);
+}
+
+void itest_check_exactly_once(const itest_tenant *t, PGconn *db, itest_idset *accepted,
+                              int64_t funded_minor, itest_eo_figures *f)
+{
+    char prefix[80], err[256], out[4096], *v;
+    int db_unknown = 0, db_missing = 0, db_not_final = 0, results_missing = 0,
+        entries_missing = 0, other_failures = 0, rc;
+    char first_other[128] = "";
+    itest_idset entries = {0};
+    eo_scan rs = {0}, es = {0};
+    PGresult *res;
+    int64_t customer_total = 0;
+
+    memset(f, 0, sizeof *f);
+    CHECK(lg_avro_init(err, sizeof err) == 0, "%s", err);
+    snprintf(prefix, sizeof prefix, "%s:", t->id);
+    f->accepted = (int)accepted->n;
+    for (size_t i = 0; i < accepted->n; i++) {
+        accepted->v[i].count = 0;
+        accepted->v[i].tag = 0;
+    }
+
+    /* The tenant database: one final row per accepted id, nothing else. */
+    res = PQexec(db, "SELECT id, status, coalesce(failure_code, '') FROM transactions");
+    CHECK(PQresultStatus(res) == PGRES_TUPLES_OK, "transactions: %s", PQerrorMessage(db));
+    for (int r = 0; r < PQntuples(res); r++) {
+        itest_id *e = itest_idset_find(accepted, PQgetvalue(res, r, 0));
+        const char *st = PQgetvalue(res, r, 1), *code = PQgetvalue(res, r, 2);
+        if (strcmp(st, "FAILED") == 0 && strcmp(code, "INSUFFICIENT_FUNDS") != 0 &&
+            other_failures++ == 0)
+            snprintf(first_other, sizeof first_other, "%s: %s", PQgetvalue(res, r, 0), code);
+        if (e == NULL) {
+            db_unknown++;
+            continue;
+        }
+        e->tag = strcmp(st, "COMPLETED") == 0 ? 'C' : strcmp(st, "FAILED") == 0 ? 'F' : 'X';
+        f->completed += e->tag == 'C';
+        f->failed += e->tag == 'F';
+        db_not_final += e->tag == 'X';
+    }
+    PQclear(res);
+    for (size_t i = 0; i < accepted->n; i++)
+        db_missing += accepted->v[i].tag == 0;
+    res = PQexec(db, "SELECT id FROM ledger_entries");
+    CHECK(PQresultStatus(res) == PGRES_TUPLES_OK, "ledger_entries: %s", PQerrorMessage(db));
+    for (int r = 0; r < PQntuples(res); r++)
+        itest_idset_add(&entries, PQgetvalue(res, r, 0), 0);
+    PQclear(res);
+    f->entries = (int)entries.n;
+
+    /* Kafka, as a read_committed consumer sees it. */
+    rs.accepted = accepted;
+    itest_consume("txn.results", prefix, 3000, on_eo_result, &rs);
+    es.entries = &entries;
+    itest_consume("ledger.entries", prefix, 3000, on_eo_entry, &es);
+    f->results = rs.results;
+    f->entry_events = es.results;
+    for (size_t i = 0; i < accepted->n; i++) {
+        results_missing += accepted->v[i].count == 0;
+        if (accepted->v[i].count > 1 && f->result_duplicates < 5)
+            printf("  transaction %s: %d results\n", accepted->v[i].id, accepted->v[i].count);
+        if (accepted->v[i].count > 1)
+            f->result_duplicates += accepted->v[i].count - 1;
+        else if (accepted->v[i].count == 0 && results_missing <= 5)
+            printf("  transaction %s: no result\n", accepted->v[i].id);
+    }
+    for (size_t i = 0; i < entries.n; i++) {
+        entries_missing += entries.v[i].count == 0;
+        if (entries.v[i].count > 1)
+            f->entry_duplicates += entries.v[i].count - 1;
+    }
+    /* What a read_uncommitted consumer sees: the events of aborted batches too. */
+    f->results_uncommitted = itest_consume_isolation("txn.results", prefix, 2000, 0, NULL, NULL);
+
+    v = itest_sql_value(db, "SELECT coalesce(sum(balance), 0)::text FROM accounts"
+                            " WHERE gl_code = '2000'", NULL);
+    CHECK(lg_money_parse_signed(v, &customer_total, err, sizeof err) == 0, "%s: %s", v, err);
+    free(v);
+    rc = itest_ledgerctl(out, sizeof out, "verify", "--tenant", t->slug, NULL);
+
+    printf("exactly once: %d accepted: %d COMPLETED, %d FAILED, %d missing, %d not final,"
+           " %d unknown rows\n",
+           f->accepted, f->completed, f->failed, db_missing, db_not_final, db_unknown);
+    printf("  txn.results (read_committed): %d results, %d duplicate(s), %d missing,"
+           " %d unknown, %d status mismatch(es); read_uncommitted sees %d\n",
+           f->results, f->result_duplicates, results_missing, rs.unknown, rs.status_mismatch,
+           f->results_uncommitted);
+    printf("  ledger.entries (read_committed): %d events for %d entries, %d duplicate(s),"
+           " %d missing, %d unknown, %d with eventId != entryId\n",
+           f->entry_events, f->entries, f->entry_duplicates, entries_missing, es.unknown,
+           es.bad_event_id);
+    printf("  customer accounts hold %lld minor units, funded %lld; verify exited %d\n",
+           (long long)customer_total, (long long)funded_minor, rc);
+    fflush(stdout);
+
+    CHECK(db_missing == 0 && db_not_final == 0 && db_unknown == 0,
+          "%d accepted command(s) not recorded, %d not final, %d row(s) nobody sent", db_missing,
+          db_not_final, db_unknown);
+    CHECK(other_failures == 0, "%d transaction(s) FAILED for another reason than insufficient"
+          " funds (first %s)", other_failures, first_other);
+    CHECK(f->result_duplicates == 0 && results_missing == 0 && rs.unknown == 0,
+          "txn.results: %d duplicate(s), %d missing, %d unknown (first %s)",
+          f->result_duplicates, results_missing, rs.unknown, rs.first_unknown);
+    CHECK(rs.status_mismatch == 0, "%d result(s) disagree with the database's status",
+          rs.status_mismatch);
+    CHECK(f->entry_duplicates == 0 && entries_missing == 0 && es.unknown == 0 &&
+              es.bad_event_id == 0,
+          "ledger.entries: %d duplicate(s), %d missing, %d unknown (first %s), %d bad event ids",
+          f->entry_duplicates, entries_missing, es.unknown, es.first_unknown, es.bad_event_id);
+    CHECK(rc == 0, "ledgerctl verify --tenant %s exited %d: %s", t->slug, rc, out);
+    CHECK(customer_total == funded_minor, "customer accounts hold %lld, funded %lld",
+          (long long)customer_total, (long long)funded_minor);
+    itest_idset_free(&entries);
 }

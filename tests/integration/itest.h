@@ -29,19 +29,28 @@ const char *itest_env(const char *name);
  * Returns the exit status. */
 int itest_ledgerctl(char *out, size_t out_size, const char *arg, ...) __attribute__((sentinel));
 
+#define ITEST_MAX_ACCOUNTS 16
+
 /* A tenant made for one test: a unique slug, an API key, one customer with accounts. */
 typedef struct {
     char slug[64];
     char id[64];
     char api_key[128];
     char customer[32];
-    char account[4][32];
+    char account[ITEST_MAX_ACCOUNTS][32];
+    int n_accounts;
 } itest_tenant;
 
 /* Creates a tenant "<prefix>-<random>" on the server of admin_dsn_env (NULL: LEDGER_ADMIN_DSN)
- * with an API key (role TELLER), a customer and n_accounts CHECKING accounts in currency. */
+ * with an API key (role TELLER), a customer and n_accounts (at most ITEST_MAX_ACCOUNTS)
+ * CHECKING accounts in currency. */
 void itest_tenant_create(itest_tenant *t, const char *prefix, const char *admin_dsn_env,
                          int n_accounts, const char *currency);
+
+/* Opens one more CHECKING account for t's customer, with an overdraft limit ("50.00"; NULL:
+ * none), appended to t->account; returns its number. */
+const char *itest_account_add(itest_tenant *t, const char *currency,
+                               const char *overdraft_limit);
 
 /* An HTTP exchange with producer-api. headers: NULL-terminated "Name: value" strings. Returns
  * the status; *body is malloc'd (caller frees). */
@@ -130,7 +139,123 @@ int itest_consume_messages(const char *topic, const char *key_prefix, int idle_m
 void itest_command(const itest_tenant *t, int type, const char *amount_minor_text,
                    const char *from, const char *to, char txn_id[64], void **value, size_t *len);
 
+/* As itest_consume, with read_committed = 0 for isolation.level=read_uncommitted (which also
+ * sees the events of aborted Kafka transactions). */
+int itest_consume_isolation(const char *topic, const char *key_prefix, int idle_ms,
+                            int read_committed, itest_msg_fn fn, void *arg);
+
 /* Milliseconds on a monotonic clock. */
 int64_t itest_now_ms(void);
+void itest_sleep_ms(int ms);
+
+/*
+ * ledger-worker processes started by a test (LEDGER_WORKER_PATH), for the crash tests, which
+ * run while the stack's own worker is stopped. A worker inherits the test's environment (the
+ * stack's coordinates, the sanitizer options), gets LEDGER_WORKER_INSTANCE=instance and the
+ * extra "NAME=value" settings of env (NULL-terminated, may be NULL), and writes its log to
+ * ITEST_LOG_DIR/<name>.log (truncated on the first start of that name in this process, appended
+ * on restarts). Workers never outlive the test: they die with the thread that started them
+ * (PR_SET_PDEATHSIG: start them from the main thread), and an atexit handler stops those still
+ * running (SIGTERM, then SIGKILL), on success and on failure alike.
+ */
+typedef struct {
+    int pid; /* 0 when not running */
+    int instance;
+    char name[64];
+    char log[512];
+    long log_seen; /* itest_worker_wait_log: where the previous match ended */
+    const char *const *env;
+} itest_worker;
+
+void itest_worker_start(itest_worker *w, const char *name, int instance,
+                        const char *const *env);
+/* Starts w again with the same name, instance and settings (after a kill or a stop). */
+void itest_worker_restart(itest_worker *w);
+/* Waits until a log line after the previous match contains text; returns 1, or 0 on timeout. */
+int itest_worker_wait_log(itest_worker *w, const char *text, int timeout_ms);
+/* SIGKILL, and reaps it. */
+void itest_worker_kill(itest_worker *w);
+/* SIGTERM, and waits up to timeout_ms for the exit; returns the exit status, 128 + the signal
+ * when a signal ended it, or -1 when it had to be SIGKILLed after the timeout. */
+int itest_worker_stop(itest_worker *w, int timeout_ms);
+/* Lines of w's log containing text. */
+int itest_worker_log_count(const itest_worker *w, const char *text);
+/* Fails the test when the log of any worker started by this process has a sanitizer report. */
+void itest_workers_check_logs(void);
+
+/* A set of ids (transaction or entry ids) with a count and a tag per id. Not thread-safe. */
+typedef struct {
+    char id[40];
+    int count;
+    int tag;
+} itest_id;
+typedef struct {
+    itest_id *v;
+    size_t n, cap;
+    int sorted;
+} itest_idset;
+void itest_idset_add(itest_idset *s, const char *id, int tag);
+/* The element, or NULL (sorts the set on first use after an add). */
+itest_id *itest_idset_find(itest_idset *s, const char *id);
+void itest_idset_free(itest_idset *s);
+
+/*
+ * A flow of TRANSFER commands among t's first n_accounts accounts, posted by n_threads client
+ * threads (libcurl), each command with its own Idempotency-Key; a 503 is retried with the same
+ * key (the same transaction id) unless fail_on_5xx. paced_ms > 0 spreads the commands evenly
+ * over that many milliseconds. Amounts are random, 0.01 to max_amount_minor cents. With
+ * resend_every = k > 0, every k-th command is posted a second time with the same key once it
+ * was accepted, as a client that lost the 202 would: the answer must be the same id, and the
+ * command must still take effect and be reported once.
+ */
+typedef struct {
+    const itest_tenant *t;
+    int n_accounts;
+    int n_commands;
+    int n_threads;
+    int paced_ms;
+    int64_t max_amount_minor;
+    int fail_on_5xx;
+    int resend_every;
+    /* filled as the flow runs (read them after itest_flow_join) */
+    itest_idset accepted; /* ids answered 202 */
+    int n_accepted, n_retried_503, n_resent;
+    /* internal */
+    int next, running;
+    int64_t started_ms, ended_ms;
+    void *threads;
+    void *lock;
+} itest_flow;
+
+void itest_flow_start(itest_flow *f);
+/* 1 once every command was answered 202. */
+int itest_flow_done(itest_flow *f);
+void itest_flow_join(itest_flow *f);
+
+/* Deposits amount ("1000.00") into each of t's first n_accounts accounts, waits until each is
+ * COMPLETED, and adds their ids to accepted (when not NULL). */
+void itest_fund_accounts(const itest_tenant *t, int n_accounts, const char *amount,
+                         itest_idset *accepted);
+
+/* Waits until the tenant database holds n transactions; returns the count it reached. */
+int itest_wait_recorded(PGconn *db, int n, int timeout_ms);
+
+/*
+ * The exactly-once checks, once the workers are stopped: every accepted id has exactly one row
+ * in transactions, COMPLETED or FAILED (the transfer flows fail only for insufficient funds,
+ * never with a processing error), and the table holds nothing else; a read_committed
+ * consumer of txn.results sees exactly one TransactionResult per accepted id (with the status
+ * the database recorded) and none for another id of the tenant; ledger.entries carries exactly
+ * one LedgerEntryEvent per ledger_entries row (event id = entry id) and none other; `ledgerctl
+ * verify --tenant` exits 0; the customer accounts hold funded_minor in total.
+ */
+typedef struct {
+    int accepted, completed, failed;
+    int results, result_duplicates;
+    int entries, entry_events, entry_duplicates;
+    int results_uncommitted; /* seen read_uncommitted: includes aborted re-emissions */
+} itest_eo_figures;
+void itest_check_exactly_once(const itest_tenant *t, PGconn *db, itest_idset *accepted,
+                              int64_t funded_minor, itest_eo_figures *f);
 
 #endif
