@@ -121,40 +121,110 @@ out:
     return rc;
 }
 
-int lg_migrate_apply(PGconn *conn, const char *dir, lg_migrate_report *report, char *err,
-                     size_t err_size)
+/* The migration files of dir, sorted; *files malloc'd (free each and the array). */
+static int list_files(const char *dir, char ***files, size_t *n, char *err, size_t err_size)
 {
-    char *files[MAX_MIGRATIONS];
-    size_t n = 0;
+    char **out = calloc(MAX_MIGRATIONS, sizeof *out);
     struct dirent *de;
     DIR *d;
-    char e[512];
-    PGresult *res;
-    int rc = -1;
-
-    memset(report, 0, sizeof *report);
+    *n = 0;
+    if (out == NULL) {
+        snprintf(err, err_size, "out of memory");
+        return -1;
+    }
     d = opendir(dir);
     if (d == NULL) {
         snprintf(err, err_size, "cannot open migrations folder %s: %s", dir, strerror(errno));
+        free(out);
         return -1;
     }
     while ((de = readdir(d)) != NULL) {
         if (!is_migration_name(de->d_name))
             continue;
-        if (n == MAX_MIGRATIONS) {
-            snprintf(err, err_size, "more than %d migrations in %s", MAX_MIGRATIONS, dir);
+        if (*n == MAX_MIGRATIONS || (out[*n] = strdup(de->d_name)) == NULL) {
+            snprintf(err, err_size, "too many migrations in %s", dir);
             closedir(d);
-            goto out;
+            for (size_t i = 0; i < *n; i++)
+                free(out[i]);
+            free(out);
+            return -1;
         }
-        files[n] = strdup(de->d_name);
-        if (files[n] == NULL) {
-            closedir(d);
-            goto out;
-        }
-        n++;
+        (*n)++;
     }
     closedir(d);
-    qsort(files, n, sizeof files[0], name_cmp);
+    qsort(out, *n, sizeof out[0], name_cmp);
+    *files = out;
+    return 0;
+}
+
+static void free_files(char **files, size_t n)
+{
+    for (size_t i = 0; files != NULL && i < n; i++)
+        free(files[i]);
+    free(files);
+}
+
+int lg_migrate_plan(PGconn *conn, const char *dir, char *pending, size_t pending_size,
+                    int *n_pending, char *version, size_t version_size, char *err,
+                    size_t err_size)
+{
+    char **files = NULL, e[512];
+    size_t n = 0, used = 0;
+    PGresult *res;
+    int has_table;
+
+    pending[0] = '\0';
+    version[0] = '\0';
+    *n_pending = 0;
+    if (list_files(dir, &files, &n, err, err_size) != 0)
+        return -1;
+    res = lg_db_query(conn, "SELECT to_regclass('schema_migrations') IS NOT NULL", 0, NULL, e,
+                      sizeof e);
+    if (res == NULL) {
+        snprintf(err, err_size, "%s", e);
+        free_files(files, n);
+        return -1;
+    }
+    has_table = PQgetvalue(res, 0, 0)[0] == 't';
+    PQclear(res);
+    res = has_table ? lg_db_query(conn, "SELECT version FROM schema_migrations ORDER BY version",
+                                  0, NULL, e, sizeof e)
+                    : NULL;
+    if (has_table && res == NULL) {
+        snprintf(err, err_size, "%s", e);
+        free_files(files, n);
+        return -1;
+    }
+    for (size_t i = 0; i < n; i++) {
+        int applied = 0;
+        for (int r = 0; res != NULL && r < PQntuples(res) && !applied; r++)
+            applied = strncmp(PQgetvalue(res, r, 0), files[i], 4) == 0;
+        if (applied) {
+            snprintf(version, version_size, "%.4s", files[i]);
+            continue;
+        }
+        if (used + 6 < pending_size)
+            used += (size_t)snprintf(pending + used, pending_size - used, "%s%.4s",
+                                     used > 0 ? "," : "", files[i]);
+        (*n_pending)++;
+    }
+    PQclear(res);
+    free_files(files, n);
+    return 0;
+}
+
+int lg_migrate_apply(PGconn *conn, const char *dir, lg_migrate_report *report, char *err,
+                     size_t err_size)
+{
+    char **files = NULL;
+    size_t n = 0;
+    char e[512];
+    PGresult *res;
+    int rc = -1;
+
+    memset(report, 0, sizeof *report);
+    if (list_files(dir, &files, &n, err, err_size) != 0)
+        return -1;
 
     if (lg_db_exec(conn,
                    "SET client_min_messages = warning;"
@@ -162,14 +232,21 @@ int lg_migrate_apply(PGconn *conn, const char *dir, lg_migrate_report *report, c
                    " version text PRIMARY KEY, name text NOT NULL, checksum text NOT NULL,"
                    " applied_at timestamptz NOT NULL DEFAULT now())",
                    e, sizeof e) != 0 ||
-        lg_db_exec(conn, "SELECT pg_advisory_lock(" MIGRATE_LOCK_KEY ")", e, sizeof e) != 0) {
+        lg_db_exec(conn, "SET lock_timeout = '60s'", e, sizeof e) != 0) {
         snprintf(err, err_size, "preparing schema_migrations: %s", e);
+        goto out;
+    }
+    /* One run at a time per database; a second run waits up to lock_timeout, then reports. */
+    if (lg_db_exec(conn, "SELECT pg_advisory_lock(" MIGRATE_LOCK_KEY ")", e, sizeof e) != 0) {
+        snprintf(err, err_size,
+                 "another migration run holds this database's migration lock (waited 60 s)");
         goto out;
     }
     rc = 0;
     for (size_t i = 0; i < n && rc == 0; i++)
         rc = apply_one(conn, dir, files[i], report, err, err_size);
     lg_db_exec(conn, "SELECT pg_advisory_unlock(" MIGRATE_LOCK_KEY ")", e, sizeof e);
+    lg_db_exec(conn, "RESET lock_timeout", e, sizeof e);
 
     res = lg_db_query(conn, "SELECT coalesce(max(version), '') FROM schema_migrations", 0, NULL, e,
                       sizeof e);
@@ -178,7 +255,6 @@ int lg_migrate_apply(PGconn *conn, const char *dir, lg_migrate_report *report, c
         PQclear(res);
     }
 out:
-    for (size_t i = 0; i < n; i++)
-        free(files[i]);
+    free_files(files, n);
     return rc;
 }

@@ -17,6 +17,12 @@ typedef struct {
     char version[16];   /* the database's version after the call, "" when none */
 } lg_migrate_report;
 
+/* Lists, without changing anything, the versions of dir not yet applied to conn
+ * ("0002,0003" into pending, "" when none), their count, and the current version. */
+int lg_migrate_plan(PGconn *conn, const char *dir, char *pending, size_t pending_size,
+                    int *n_pending, char *version, size_t version_size, char *err,
+                    size_t err_size);
+
 /* Applies the pending migrations of dir to conn. Returns 0 or -1 with err. */
 int lg_migrate_apply(PGconn *conn, const char *dir, lg_migrate_report *report, char *err,
                      size_t err_size);
