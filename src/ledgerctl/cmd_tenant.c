@@ -10,6 +10,7 @@
 
 #include "lg_config.h"
 #include "lg_db.h"
+#include "lg_password.h"
 #include "lg_validate.h"
 
 #include <jansson.h>
@@ -146,11 +147,15 @@ static int server_coordinates(const char *admin_dsn, char *host, size_t host_siz
 
 static int tenant_create(int argc, char **argv)
 {
-    ctl_opt opts[] = {{"slug", NULL, 0},       {"name", NULL, 0},      {"subdomain", NULL, 0},
-                      {"currencies", NULL, 0}, {"admin-dsn", NULL, 0}, {NULL, NULL, 0}};
+    ctl_opt opts[] = {{"slug", NULL, 0},         {"name", NULL, 0},
+                      {"subdomain", NULL, 0},    {"currencies", NULL, 0},
+                      {"admin-dsn", NULL, 0},    {"admin-email", NULL, 0},
+                      {"admin-first-name", NULL, 0}, {"admin-last-name", NULL, 0},
+                      {NULL, NULL, 0}};
     const char *slug, *name, *subdomain, *currencies, *admin_dsn;
     char err[512], tenant_id[LG_UUID_STRLEN], db_name[64], password[40], host[256], port[8];
     char list[256], *save = NULL;
+    char admin_password[LG_PASSWORD_MAX + 1] = "", admin_id[LG_UUID_STRLEN];
     char *sealed = NULL;
     const char *key_id = NULL;
     PGconn *master = NULL, *admin = NULL, *db = NULL;
@@ -200,6 +205,16 @@ static int tenant_create(int argc, char **argv)
         ctl_error("--admin-dsn is not a valid libpq connection string");
         return CTL_USAGE;
     }
+
+    /* The first SUPER_ADMIN, checked before anything is created. */
+    if (ctl_get(opts, "admin-email") != NULL && !ctl_email_valid(ctl_get(opts, "admin-email"))) {
+        ctl_error("--admin-email must be an e-mail address");
+        return CTL_USAGE;
+    }
+    if (ctl_get(opts, "admin-email") != NULL &&
+        ctl_read_password("password of the first SUPER_ADMIN", admin_password,
+                          sizeof admin_password) != 0)
+        return CTL_FAIL;
 
     master = ctl_master();
     kr = ctl_keyring();
@@ -284,6 +299,28 @@ static int tenant_create(int argc, char **argv)
     if (ctl_migrate_tenant(db, slug) != 0 ||
         create_internal_accounts(db, name, slug, currencies) != 0)
         goto out;
+    if (ctl_get(opts, "admin-email") != NULL) {
+        json_t *m;
+        char *meta;
+        int failed;
+        if (ctl_user_create(db, ctl_get(opts, "admin-email"),
+                            ctl_get(opts, "admin-first-name") != NULL
+                                ? ctl_get(opts, "admin-first-name")
+                                : "Bank",
+                            ctl_get(opts, "admin-last-name") != NULL
+                                ? ctl_get(opts, "admin-last-name")
+                                : "Administrator",
+                            "SUPER_ADMIN", admin_password, admin_id) != 0)
+            goto out;
+        m = json_pack("{s:s, s:s, s:s}", "userId", admin_id, "email",
+                      ctl_get(opts, "admin-email"), "role", "SUPER_ADMIN");
+        meta = json_dumps(m, JSON_COMPACT | JSON_SORT_KEYS);
+        json_decref(m);
+        failed = ctl_tenant_audit(master, tenant_id, "ADMIN_USER_CREATED", meta) != 0;
+        free(meta);
+        if (failed)
+            goto out;
+    }
     if (ctl_tenant_audit(master, tenant_id, "PROVISIONED",
                          "{\"migrations\": \"applied\", \"internalAccounts\": \"created\"}") != 0 ||
         exec_params(master, "UPDATE tenants SET status = 'ACTIVE' WHERE id = $1", 1,
@@ -296,6 +333,7 @@ static int tenant_create(int argc, char **argv)
     rc = CTL_OK;
 out:
     explicit_bzero(password, sizeof password);
+    explicit_bzero(admin_password, sizeof admin_password);
     free(sealed);
     PQfinish(db);
     PQfinish(admin);

@@ -42,6 +42,16 @@ int ctl_tenant_audit(PGconn *master, const char *tenant_id, const char *action,
 /* The operator's name for audit rows ($LEDGER_OPERATOR, else $USER, else "ledgerctl"). */
 const char *ctl_operator(void);
 
+/* Is s an acceptable e-mail address for a user (at most 254 characters, one '@', no spaces)? */
+int ctl_email_valid(const char *s);
+/* Reads a password from stdin (one line; no echo on a terminal, after prompt) into out and checks
+ * it against the policy. Returns 0, or -1 after an error message. Wipe out after use. */
+int ctl_read_password(const char *prompt, char *out, size_t out_size);
+/* Creates a bank's user with a password (Argon2id) and its AuditLog row CREATE_USER, in one
+ * transaction of the tenant database db; fills id. Returns 0, or -1 after an error message. */
+int ctl_user_create(PGconn *db, const char *email, const char *first, const char *last,
+                    const char *role, const char *password, char id[LG_UUID_STRLEN]);
+
 int cmd_keys(int argc, char **argv);
 int cmd_init(int argc, char **argv);
 int cmd_migrate(int argc, char **argv);
@@ -50,5 +60,7 @@ int cmd_apikey(int argc, char **argv);
 int cmd_customer(int argc, char **argv);
 int cmd_account(int argc, char **argv);
 int cmd_verify(int argc, char **argv);
+int cmd_admin(int argc, char **argv);
+int cmd_user(int argc, char **argv);
 
 #endif

@@ -20,10 +20,18 @@ static const char usage[] =
     "  migrate                          migrate the master and every ACTIVE tenant\n"
     "  tenant create --slug S --name N [--subdomain D] [--currencies USD,EUR]\n"
     "                [--admin-dsn DSN]  create, provision and activate a tenant\n"
+    "                [--admin-email E [--admin-first-name F] [--admin-last-name L]]\n"
+    "                                   with its first SUPER_ADMIN (password on stdin)\n"
     "  tenant show --slug S             print a tenant (exit 1 when unknown)\n"
     "  tenant list                      list tenants\n"
     "  tenant suspend|activate|deactivate --slug S [--reason TEXT]\n"
     "                                   change a tenant's status (audited)\n"
+    "  admin create --email E --first-name F --last-name L [--role ADMIN]\n"
+    "                                   a system administrator: SUPER_ADMIN, ADMIN or SUPPORT\n"
+    "                                   (password on stdin)\n"
+    "  user create --tenant S --email E --first-name F --last-name L [--role TELLER]\n"
+    "                                   a bank's staff user: SUPER_ADMIN, MANAGER or TELLER\n"
+    "                                   (password on stdin)\n"
     "  apikey create --tenant S --name N [--role TELLER]\n"
     "                                   issue an API key (printed once, stored hashed)\n"
     "  customer create --tenant S --first-name F --last-name L --email E\n"
@@ -183,7 +191,8 @@ int main(int argc, char **argv)
     } commands[] = {{"keys", cmd_keys},         {"init", cmd_init},
                     {"migrate", cmd_migrate},   {"tenant", cmd_tenant},
                     {"apikey", cmd_apikey},     {"customer", cmd_customer},
-                    {"account", cmd_account},   {"verify", cmd_verify}};
+                    {"account", cmd_account},   {"verify", cmd_verify},
+                    {"admin", cmd_admin},       {"user", cmd_user}};
     char err[256];
 
     lg_log_init("ledgerctl");

@@ -121,6 +121,14 @@ typedef struct {
     api_handler handler;
 } api_route_def;
 
+/* The route tables (one per module; api_dispatch.c lists them). */
+extern const api_route_def api_routes_auth[];    /* api_login.c: logins, the caller */
+extern const api_route_def api_routes_apikeys[]; /* api_apikeys.c: API keys */
+
+/* The roles of the route-table route that r's method and path match; 0 when none does (also
+ * for the paths that api_routes.c routes itself). */
+unsigned api_route_roles(api_request *r);
+
 /*
  * Writes an AuditLog row for a mutation in the caller's tenant database, on conn (inside the
  * mutation's transaction when it has one). changes is a JSON object {"field": {"before": ..,
@@ -160,8 +168,28 @@ void api_account_reads(api_request *r);
 void api_produce_command(api_request *r, const char *key, void *payload, size_t len,
                          const char *transaction_id, const char *traceparent);
 
-/* Authenticates the request. Returns 0 and fills *caller, or -1 with *p set (401/403/503). */
+/* Authenticates the request. Returns 0 and fills *caller, or -1 with *p set (401/403/503).
+ * The tenant the request names (Host, X-Tenant) must be the credential's; a system admin's token
+ * is refused (403) unless the route allows system roles (api_route_roles). */
 int api_authenticate(api_request *r, api_caller *caller, lg_problem *p);
+
+/* Forgets a cached API key (by its hash), so that a revocation applies at once in this process
+ * (other processes reload a key within 10 seconds). */
+void api_auth_forget_key(const char *key_hash);
+
+/* What api_request_tenant found. */
+enum { API_TENANT_NONE = 0, API_TENANT_FOUND = 1, API_TENANT_UNKNOWN = 2 };
+
+/* The tenant a request names before anyone is authenticated (a login): by the first label of its
+ * Host (a tenant's subdomain, else its slug; an IP address or a single label names none) and by
+ * X-Tenant (a slug). Returns API_TENANT_FOUND with *out, API_TENANT_NONE when the request names
+ * no tenant, API_TENANT_UNKNOWN when X-Tenant names no tenant, or -1 with *p (403
+ * /problems/tenant-mismatch when Host and X-Tenant name different tenants, 503). */
+int api_request_tenant(api_request *r, lg_tenant *out, lg_problem *p);
+
+/* Reads the login settings (LEDGER_LOGIN_*, LEDGER_TOKEN_TTL_S, LEDGER_SYSTEM_LOGIN_*) and
+ * prepares the decoy password hash; call once at start-up. Returns 0 or -1 with err. */
+int api_login_configure(char *err, size_t err_size);
 
 /* A request header, or NULL. */
 const char *api_header(api_request *r, const char *name);

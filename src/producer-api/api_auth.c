@@ -3,9 +3,16 @@
  *   - an API key ("lk_..."): hashed (BLAKE2b) and looked up in the master database;
  *   - a token (a JWT, see lg_jwt.h): verified, then the user it names is checked in the
  *     tenant's database (or the system admin in the master): still active, and its current role.
- * Lookups are cached for a short time so the hot path does not touch PostgreSQL. The credential
- * names its tenant; an X-Tenant header, when present, must name the same tenant, and the tenant
- * must be ACTIVE. A system admin's token has no tenant.
+ * Lookups are cached for a short time so the hot path does not touch PostgreSQL: a revoked key,
+ * or a deactivated, locked or deleted user, stops working within 10 seconds everywhere, and at
+ * once in the process that revoked the key.
+ *
+ * Tenant resolution. The credential names its tenant. The request may name one too: by the first
+ * label of its Host ("abc.bank.example" names the tenant whose subdomain, or failing that whose
+ * slug, is "abc"; an IP address, a single label such as "localhost", or a label that is no
+ * tenant's names none) and by X-Tenant (a slug). Whatever the request names must be the
+ * credential's tenant (403 /problems/tenant-mismatch), and the tenant must be ACTIVE. A system
+ * admin's token has no tenant and opens only routes that allow system roles.
  */
 #include "api.h"
 
@@ -13,13 +20,27 @@
 #include "lg_jwt.h"
 #include "lg_log.h"
 
+#include <arpa/inet.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
-#define KEY_CACHE_TTL_S 30
+#define KEY_CACHE_TTL_S 10
 #define KEY_CACHE_SLOTS 1024
+
+static int unavailable(lg_problem *p, const char *what, const char *err)
+{
+    lg_log_error("%s: %s", what, err);
+    return lg_problem_set(p, 503, "/problems/unavailable", "Service unavailable", NULL,
+                          "credentials cannot be checked right now; retry later");
+}
+
+static int not_valid(lg_problem *p)
+{
+    return lg_problem_set(p, 401, "/problems/unauthenticated", "Authentication required", NULL,
+                          "the credential is not valid");
+}
 
 typedef struct {
     char hash[LG_HASH_HEXLEN];
@@ -41,6 +62,21 @@ static size_t slot_of(const char *hash)
            KEY_CACHE_SLOTS;
 }
 
+void api_auth_forget_key(const char *key_hash)
+{
+    size_t slot = slot_of(key_hash);
+    pthread_mutex_lock(&key_cache_lock);
+    if (strcmp(key_cache[slot].hash, key_hash) == 0)
+        memset(&key_cache[slot], 0, sizeof key_cache[slot]);
+    pthread_mutex_unlock(&key_cache_lock);
+}
+
+/*
+ * Finds a live key by hash. Loading it (at most every KEY_CACHE_TTL_S per key and process) also
+ * stamps last_used_at, at most once a minute: the statement writes only when the stamp is older,
+ * so a busy key costs one write a minute however many processes use it. Returns 1 with *out,
+ * 0 when there is no live key with this hash, -1 with *p.
+ */
 static int key_lookup(api_server *s, const char *hash, key_entry *out, lg_problem *p)
 {
     char err[512];
@@ -59,20 +95,19 @@ static int key_lookup(api_server *s, const char *hash, key_entry *out, lg_proble
     pthread_mutex_unlock(&key_cache_lock);
 
     m = lg_router_acquire_master(s->router, s->db_wait_ms, err, sizeof err);
-    if (m == NULL) {
-        lg_log_error("authenticating: %s", err);
-        return lg_problem_set(p, 503, "/problems/unavailable", "Service unavailable", NULL,
-                              "credentials cannot be checked right now; retry later");
-    }
+    if (m == NULL)
+        return unavailable(p, "authenticating", err);
     res = lg_db_query(m,
-                      "SELECT id, tenant_id, user_id, role FROM api_keys "
-                      "WHERE key_hash = $1 AND revoked_at IS NULL",
+                      "WITH k AS (SELECT id, tenant_id, user_id, role, last_used_at FROM api_keys"
+                      " WHERE key_hash = $1 AND revoked_at IS NULL),"
+                      " stamp AS (UPDATE api_keys a SET last_used_at = now() FROM k"
+                      " WHERE a.id = k.id AND (k.last_used_at IS NULL"
+                      " OR k.last_used_at < now() - interval '1 minute'))"
+                      " SELECT id, tenant_id, user_id, role FROM k",
                       1, (const char *[]){hash}, err, sizeof err);
     if (res == NULL) {
         lg_router_release_master(s->router, m, 1);
-        lg_log_error("authenticating: %s", err);
-        return lg_problem_set(p, 503, "/problems/unavailable", "Service unavailable", NULL,
-                              "credentials cannot be checked right now; retry later");
+        return unavailable(p, "authenticating", err);
     }
     found = PQntuples(res) == 1;
     if (found) {
@@ -129,11 +164,8 @@ static int user_lookup(api_server *s, const char *tenant_id, const char *user_id
     pthread_mutex_unlock(&user_cache_lock);
     db = system ? lg_router_acquire_master(s->router, s->db_wait_ms, err, sizeof err)
                 : lg_router_acquire(s->router, tenant_id, s->db_wait_ms, err, sizeof err);
-    if (db == NULL) {
-        lg_log_error("authenticating: %s", err);
-        return lg_problem_set(p, 503, "/problems/unavailable", "Service unavailable", NULL,
-                              "credentials cannot be checked right now; retry later");
-    }
+    if (db == NULL)
+        return unavailable(p, "authenticating", err);
     res = lg_db_query(db,
                       system ? "SELECT email, role, is_active FROM system_admins WHERE id = $1"
                              : "SELECT email, role, status = 'ACTIVE' AND deleted_at IS NULL"
@@ -144,11 +176,8 @@ static int user_lookup(api_server *s, const char *tenant_id, const char *user_id
         lg_router_release_master(s->router, db, res == NULL);
     else
         lg_router_release(s->router, tenant_id, db, res == NULL);
-    if (res == NULL) {
-        lg_log_error("authenticating: %s", err);
-        return lg_problem_set(p, 503, "/problems/unavailable", "Service unavailable", NULL,
-                              "credentials cannot be checked right now; retry later");
-    }
+    if (res == NULL)
+        return unavailable(p, "authenticating", err);
     memset(out, 0, sizeof *out);
     snprintf(out->tenant_id, sizeof out->tenant_id, "%s", tenant_id);
     snprintf(out->user_id, sizeof out->user_id, "%s", user_id);
@@ -180,16 +209,14 @@ static int token_caller(api_request *r, const char *token, api_caller *caller, c
     if (claims == NULL) {
         lg_log_kv(LG_LOG_INFO, (const char *[]){"request_id", r->request_id, NULL},
                   "bearer token refused: %s", err);
-        return lg_problem_set(p, 401, "/problems/unauthenticated", "Authentication required",
-                              NULL, "the credential is not valid");
+        return not_valid(p);
     }
     sub = json_string_value(json_object_get(claims, "sub"));
     tid = json_string_value(json_object_get(claims, "tid"));
     system = json_is_true(json_object_get(claims, "sys"));
-    if (!lg_uuid_valid(sub) || (!system && !lg_uuid_valid(tid))) {
+    if (!lg_uuid_valid(sub) || (!system && !lg_uuid_valid(tid)) || (system && tid != NULL)) {
         json_decref(claims);
-        return lg_problem_set(p, 401, "/problems/unauthenticated", "Authentication required",
-                              NULL, "the credential is not valid");
+        return not_valid(p);
     }
     snprintf(tenant_id, LG_UUID_STRLEN, "%s", system ? "" : tid);
     if (user_lookup(r->server, system ? "" : tid, sub, system, &u, p) != 0) {
@@ -198,8 +225,7 @@ static int token_caller(api_request *r, const char *token, api_caller *caller, c
     }
     json_decref(claims);
     if (!u.usable)
-        return lg_problem_set(p, 401, "/problems/unauthenticated", "Authentication required",
-                              NULL, "the credential is not valid");
+        return not_valid(p);
     caller->kind = system ? API_CALLER_SYSTEM_TOKEN : API_CALLER_USER_TOKEN;
     snprintf(caller->user_id, sizeof caller->user_id, "%s", u.user_id);
     snprintf(caller->email, sizeof caller->email, "%s", u.email);
@@ -208,12 +234,146 @@ static int token_caller(api_request *r, const char *token, api_caller *caller, c
     return 0;
 }
 
+/* ------------------------------------------------------------------ tenant of the request */
+
+/* Which tenant a Host label names, cached (also when it names none, so that requests to
+ * "api.bank.example" do not read the master each time). */
+#define HOST_CACHE_TTL_S 10
+#define HOST_CACHE_SLOTS 256
+
+typedef struct {
+    char label[64];
+    char tenant_id[LG_UUID_STRLEN]; /* "" when the label names no tenant */
+    time_t loaded_at;
+} host_entry;
+
+static host_entry host_cache[HOST_CACHE_SLOTS];
+static pthread_mutex_t host_cache_lock = PTHREAD_MUTEX_INITIALIZER;
+
+/* The first label of a Host header, lower case, into label[64]. Returns 0 when the host is an
+ * IP address, a single label, or not a host name at all: such a Host names no tenant. */
+static int host_label(const char *host, char label[64])
+{
+    char name[256];
+    size_t n, first;
+    struct in_addr a4;
+
+    if (host == NULL || host[0] == '[') /* absent, or an IPv6 literal */
+        return 0;
+    n = strcspn(host, ":");
+    if (n == 0 || n >= sizeof name)
+        return 0;
+    memcpy(name, host, n);
+    name[n] = '\0';
+    if (inet_pton(AF_INET, name, &a4) == 1)
+        return 0;
+    first = strcspn(name, ".");
+    if (name[first] != '.' || name[first + 1] == '\0' || first == 0 || first > 63)
+        return 0;
+    for (size_t i = 0; i < first; i++) {
+        char c = name[i];
+        if (c >= 'A' && c <= 'Z')
+            c = (char)(c - 'A' + 'a');
+        if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-'))
+            return 0;
+        label[i] = c;
+    }
+    label[first] = '\0';
+    return 1;
+}
+
+/* The id of the tenant the request's Host names into id. Returns 1, 0 when it names none, or -1
+ * with *p. */
+static int host_tenant_id(api_request *r, char id[LG_UUID_STRLEN], lg_problem *p)
+{
+    char label[64], hash[LG_HASH_HEXLEN], err[512];
+    size_t slot;
+    PGconn *m;
+    PGresult *res;
+    host_entry e;
+
+    if (!host_label(api_header(r, "Host"), label))
+        return 0;
+    lg_hash_hex(label, strlen(label), hash);
+    slot = slot_of(hash) % HOST_CACHE_SLOTS;
+    pthread_mutex_lock(&host_cache_lock);
+    if (strcmp(host_cache[slot].label, label) == 0 &&
+        time(NULL) - host_cache[slot].loaded_at <= HOST_CACHE_TTL_S) {
+        e = host_cache[slot];
+        pthread_mutex_unlock(&host_cache_lock);
+        snprintf(id, LG_UUID_STRLEN, "%s", e.tenant_id);
+        return id[0] != '\0';
+    }
+    pthread_mutex_unlock(&host_cache_lock);
+
+    m = lg_router_acquire_master(r->server->router, r->server->db_wait_ms, err, sizeof err);
+    if (m == NULL)
+        return unavailable(p, "resolving a Host", err);
+    /* A subdomain wins over a slug. */
+    res = lg_db_query(m,
+                      "SELECT id FROM tenants WHERE subdomain = $1 OR slug = $1"
+                      " ORDER BY (subdomain IS NOT DISTINCT FROM $1) DESC LIMIT 1",
+                      1, (const char *[]){label}, err, sizeof err);
+    lg_router_release_master(r->server->router, m, res == NULL);
+    if (res == NULL)
+        return unavailable(p, "resolving a Host", err);
+    memset(&e, 0, sizeof e);
+    snprintf(e.label, sizeof e.label, "%s", label);
+    if (PQntuples(res) == 1)
+        snprintf(e.tenant_id, sizeof e.tenant_id, "%s", PQgetvalue(res, 0, 0));
+    e.loaded_at = time(NULL);
+    PQclear(res);
+    pthread_mutex_lock(&host_cache_lock);
+    host_cache[slot] = e;
+    pthread_mutex_unlock(&host_cache_lock);
+    snprintf(id, LG_UUID_STRLEN, "%s", e.tenant_id);
+    return id[0] != '\0';
+}
+
+static int mismatch(lg_problem *p, const char *what)
+{
+    return lg_problem_set(p, 403, "/problems/tenant-mismatch", "Wrong tenant", NULL,
+                          "%s names another tenant than the credential's", what);
+}
+
+int api_request_tenant(api_request *r, lg_tenant *out, lg_problem *p)
+{
+    const char *x_tenant = api_header(r, "X-Tenant");
+    char host_id[LG_UUID_STRLEN], err[512];
+    int by_host, found;
+
+    by_host = host_tenant_id(r, host_id, p);
+    if (by_host < 0)
+        return -1;
+    if (x_tenant != NULL) {
+        found = strlen(x_tenant) < sizeof out->slug
+                    ? lg_router_lookup(r->server->router, NULL, x_tenant, out, err, sizeof err)
+                    : 0;
+        if (found < 0)
+            return unavailable(p, "resolving X-Tenant", err);
+        if (found == 0)
+            return API_TENANT_UNKNOWN;
+        if (by_host && strcmp(host_id, out->id) != 0)
+            return lg_problem_set(p, 403, "/problems/tenant-mismatch", "Wrong tenant", NULL,
+                                  "the Host and X-Tenant name different tenants");
+        return API_TENANT_FOUND;
+    }
+    if (!by_host)
+        return API_TENANT_NONE;
+    found = lg_router_lookup(r->server->router, host_id, NULL, out, err, sizeof err);
+    if (found < 0)
+        return unavailable(p, "resolving a Host", err);
+    return found ? API_TENANT_FOUND : API_TENANT_NONE;
+}
+
+/* ------------------------------------------------------------------ authenticate */
+
 int api_authenticate(api_request *r, api_caller *caller, lg_problem *p)
 {
     const char *auth = api_header(r, "Authorization");
     const char *x_tenant = api_header(r, "X-Tenant");
     const char *credential;
-    char hash[LG_HASH_HEXLEN], err[512], tenant_id[LG_UUID_STRLEN];
+    char hash[LG_HASH_HEXLEN], err[512], tenant_id[LG_UUID_STRLEN], host_id[LG_UUID_STRLEN];
     key_entry key;
     int found;
 
@@ -230,8 +390,7 @@ int api_authenticate(api_request *r, api_caller *caller, lg_problem *p)
         if (found < 0)
             return -1;
         if (found == 0)
-            return lg_problem_set(p, 401, "/problems/unauthenticated",
-                                  "Authentication required", NULL, "the credential is not valid");
+            return not_valid(p);
         caller->kind = API_CALLER_API_KEY;
         snprintf(caller->user_id, sizeof caller->user_id, "%s", key.user_id);
         snprintf(caller->role, sizeof caller->role, "%s", key.role);
@@ -241,8 +400,13 @@ int api_authenticate(api_request *r, api_caller *caller, lg_problem *p)
     } else if (token_caller(r, credential, caller, tenant_id, p) != 0) {
         return -1;
     }
-    if (caller->kind == API_CALLER_SYSTEM_TOKEN)
-        return 0; /* the system plane has no tenant */
+    if (caller->kind == API_CALLER_SYSTEM_TOKEN) {
+        /* The system plane has no tenant, and a bank's routes are not the system plane's. */
+        if ((api_route_roles(r) & API_ROLES_SYSTEM) == 0)
+            return lg_problem_set(p, 403, "/problems/forbidden", "Forbidden", NULL,
+                                  "a system administrator's token does not open a bank's API");
+        return 0;
+    }
 
     found = lg_router_lookup(r->server->router, tenant_id, NULL, &caller->tenant, err,
                              sizeof err);
@@ -252,11 +416,14 @@ int api_authenticate(api_request *r, api_caller *caller, lg_problem *p)
                               "the tenant cannot be resolved right now; retry later");
     }
     if (found == 0 || caller->tenant.status == LG_TENANT_INACTIVE)
-        return lg_problem_set(p, 401, "/problems/unauthenticated", "Authentication required",
-                              NULL, "the credential is not valid");
+        return not_valid(p);
     if (x_tenant != NULL && strcmp(x_tenant, caller->tenant.slug) != 0)
-        return lg_problem_set(p, 403, "/problems/tenant-mismatch", "Wrong tenant", NULL,
-                              "the credential does not belong to the tenant named by X-Tenant");
+        return mismatch(p, "X-Tenant");
+    found = host_tenant_id(r, host_id, p);
+    if (found < 0)
+        return -1;
+    if (found == 1 && strcmp(host_id, caller->tenant.id) != 0)
+        return mismatch(p, "the Host");
     if (caller->tenant.status != LG_TENANT_ACTIVE)
         return lg_problem_set(p, 403, "/problems/tenant-suspended", "Tenant not active", NULL,
                               "the tenant is %s; its API is closed",

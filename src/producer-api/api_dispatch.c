@@ -15,6 +15,8 @@
 #include <string.h>
 
 static const api_route_def *const route_tables[] = {
+    api_routes_auth,
+    api_routes_apikeys,
     NULL,
 };
 
@@ -109,6 +111,19 @@ static int match(const char *pattern, const char *path, char *buf, size_t buf_si
         path++;
     }
     return *pattern == '\0' && *path == '\0';
+}
+
+unsigned api_route_roles(api_request *r)
+{
+    char buf[sizeof r->url];
+    const char *params[API_MAX_PATH_PARAMS + 1];
+    int n_params;
+    for (size_t t = 0; route_tables[t] != NULL; t++)
+        for (const api_route_def *d = route_tables[t]; d->method != NULL; d++)
+            if (strcmp(d->method, r->method) == 0 &&
+                match(d->pattern, r->url, buf, sizeof buf, params, &n_params))
+                return d->roles;
+    return 0;
 }
 
 /* Tries the route tables. Returns 1 when the request was answered (or suspended). */

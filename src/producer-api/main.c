@@ -47,7 +47,8 @@ int main(void)
     if (master_dsn == NULL || key_file == NULL ||
         lg_config_int("LEDGER_API_THREADS", 4, 1, 64, &threads, err, sizeof err) != 0 ||
         lg_config_int("LEDGER_DB_POOL_PER_TENANT", 4, 1, 100, &pool_size, err, sizeof err) != 0 ||
-        lg_config_int("LEDGER_DB_WAIT_MS", 2000, 1, 60000, &db_wait, err, sizeof err) != 0) {
+        lg_config_int("LEDGER_DB_WAIT_MS", 2000, 1, 60000, &db_wait, err, sizeof err) != 0 ||
+        api_login_configure(err, sizeof err) != 0) {
         lg_log_error("configuration: %s", err);
         goto out;
     }

@@ -122,6 +122,25 @@ START_TEST(cursor_decode_refuses_non_canonical_trailing_bits)
 }
 END_TEST
 
+START_TEST(cursor_keyset_round_trips_and_keeps_to_its_kind)
+{
+    char c[LG_CURSOR_STRLEN], id[LG_UUID_STRLEN], txn[LG_CURSOR_STRLEN];
+    int64_t t = 0;
+    ck_assert_int_eq(lg_cursor_encode_keyset('K', INT64_C(1795601730123456), id_a, c, sizeof c),
+                     0);
+    ck_assert_int_eq(lg_cursor_decode_keyset('K', c, &t, id), 0);
+    ck_assert(t == INT64_C(1795601730123456));
+    ck_assert_str_eq(id, id_a);
+    /* Another list's cursor, and the transactions' kind, are refused. */
+    ck_assert_int_eq(lg_cursor_decode_keyset('U', c, &t, id), -1);
+    ck_assert_int_eq(lg_cursor_encode_txn(1, id_a, txn, sizeof txn), 0);
+    ck_assert_int_eq(lg_cursor_decode_keyset('K', txn, &t, id), -1);
+    ck_assert_int_eq(lg_cursor_decode_txn(c, &t, id), -1);
+    ck_assert_int_eq(lg_cursor_encode_keyset('T', 1, id_a, c, sizeof c), -1);
+    ck_assert_int_eq(lg_cursor_encode_keyset('K', 1, "nope", c, sizeof c), -1);
+}
+END_TEST
+
 static Suite *cursor_suite(void)
 {
     Suite *s = suite_create("cursor");
@@ -135,6 +154,7 @@ static Suite *cursor_suite(void)
     tcase_add_test(tc, cursor_decode_refuses_another_lists_cursor);
     tcase_add_test(tc, cursor_decode_refuses_damaged_text);
     tcase_add_test(tc, cursor_decode_refuses_non_canonical_trailing_bits);
+    tcase_add_test(tc, cursor_keyset_round_trips_and_keeps_to_its_kind);
     suite_add_tcase(s, tc);
     return s;
 }
