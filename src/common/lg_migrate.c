@@ -153,6 +153,15 @@ static int list_files(const char *dir, char ***files, size_t *n, char *err, size
     }
     closedir(d);
     qsort(out, *n, sizeof out[0], name_cmp);
+    for (size_t i = 1; i < *n; i++)
+        if (strncmp(out[i - 1], out[i], 4) == 0) {
+            snprintf(err, err_size, "%s and %s share a version number; renumber one", out[i - 1],
+                     out[i]);
+            for (size_t j = 0; j < *n; j++)
+                free(out[j]);
+            free(out);
+            return -1;
+        }
     *files = out;
     return 0;
 }
