@@ -148,12 +148,3 @@ int cmd_migrate(int argc, char **argv)
     PQfinish(master);
     return failed ? CTL_FAIL : CTL_OK;
 }
-
-/* Exposed to cmd_tenant.c: migrates a newly created tenant database. */
-int ctl_migrate_tenant(PGconn *conn, const char *slug);
-int ctl_migrate_tenant(PGconn *conn, const char *slug)
-{
-    char label[96];
-    snprintf(label, sizeof label, "tenant %s", slug);
-    return migrate_conn(conn, "tenant", label);
-}
