@@ -391,7 +391,7 @@ static void create_tenant(api_request *r, const api_caller *caller, const char *
                                          "server", "currencies", NULL};
     const lg_pg_servers *servers = r->server->pg_servers;
     const char *slug, *name, *subdomain, *server, *dsn;
-    char currencies[LG_CURRENCIES_MAX * 4 + 1], err[1024], *meta_text;
+    char currencies[LG_CURRENCIES_MAX * 4 + 1], err[1024], server_name[72], *meta_text;
     lg_provision_request req;
     lg_provision_status st;
     lg_tenant t;
@@ -432,6 +432,8 @@ static void create_tenant(api_request *r, const api_caller *caller, const char *
     if (server == NULL)
         server = lg_pg_servers_name(servers, 0);
     dsn = lg_pg_servers_dsn(servers, server);
+    snprintf(server_name, sizeof server_name, "%s", server); /* outlives the body */
+    server = server_name;
     if (dsn == NULL) {
         char list[512] = "";
         for (size_t i = 0; i < lg_pg_servers_count(servers); i++)

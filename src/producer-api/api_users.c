@@ -321,7 +321,7 @@ static void create_user(api_request *r, const api_caller *caller, const char *co
         return;
     }
     res = api_db_query(db,
-                       "INSERT INTO users u (email, password_hash, first_name, last_name, phone,"
+                       "INSERT INTO users AS u (email, password_hash, first_name, last_name, phone,"
                        " role) VALUES ($1, $2, $3, $4, $5, $6::user_role) RETURNING " USER_COLUMNS,
                        6, (const char *[]){email, hash, first, last, phone, role}, state, err,
                        sizeof err);
