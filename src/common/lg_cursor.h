@@ -38,8 +38,8 @@ int lg_cursor_encode_entry(int64_t entry_seq, char *out, size_t out_size);
 int lg_cursor_decode_entry(const char *cursor, int64_t *entry_seq);
 
 /* Kinds of the lists paged by (created_at, id) other than transactions. */
-#define LG_CURSOR_KIND_USER   'U'
-#define LG_CURSOR_KIND_TENANT 'N'
+#define LG_CURSOR_KIND_USER         'U'
+#define LG_CURSOR_KIND_TENANT       'N'
 #define LG_CURSOR_KIND_TENANT_AUDIT 'L'
 
 /* Writes the cursor of a row of the list kind (LG_CURSOR_KIND_*) whose sort key is

@@ -9,9 +9,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define SERVERS_MAX 64
+#define SERVERS_MAX     64
 #define SERVER_NAME_MAX 32
-#define CURRENCY_LEN 3
+#define CURRENCY_LEN    3
 
 /* The bank's general-ledger accounts, per currency. Assets and expenses grow on the debit side;
  * liabilities and income on the credit side. */
@@ -66,15 +66,14 @@ static void rollback(PGconn *conn)
 }
 
 int lg_provision_audit(PGconn *master, const char *tenant_id, const char *action,
-                       const char *performed_by, const char *metadata, char *err,
-                       size_t err_size)
+                       const char *performed_by, const char *metadata, char *err, size_t err_size)
 {
     char state[6];
-    PGresult *res = query(master,
-                          "INSERT INTO tenant_audit_logs (tenant_id, action, performed_by,"
-                          " metadata) VALUES ($1, $2, $3, $4::jsonb)",
-                          4, (const char *[]){tenant_id, action, performed_by, metadata}, state,
-                          err, err_size);
+    PGresult *res =
+        query(master,
+              "INSERT INTO tenant_audit_logs (tenant_id, action, performed_by,"
+              " metadata) VALUES ($1, $2, $3, $4::jsonb)",
+              4, (const char *[]){tenant_id, action, performed_by, metadata}, state, err, err_size);
     if (res == NULL)
         return -1;
     PQclear(res);
@@ -173,8 +172,7 @@ lg_pg_servers *lg_pg_servers_load(const char *path, char *err, size_t err_size)
         srv = &s->servers[s->n];
         snprintf(srv->name, sizeof srv->name, "%.*s", (int)name_len, p);
         if (lg_pg_servers_dsn(s, srv->name) != NULL) {
-            snprintf(err, err_size, "%s line %d: server %s appears twice", path, lineno,
-                     srv->name);
+            snprintf(err, err_size, "%s line %d: server %s appears twice", path, lineno, srv->name);
             goto fail;
         }
         if (server_coordinates(dsn, srv->host, sizeof srv->host, srv->port, sizeof srv->port) !=
@@ -345,15 +343,15 @@ static int create_internal_accounts(PGconn *db, const char *tenant_name, const c
         for (size_t i = 0; i < sizeof internal_accounts / sizeof internal_accounts[0]; i++) {
             char number[32];
             snprintf(number, sizeof number, "GL-%s-%s", internal_accounts[i].gl_code, codes[c]);
-            res = query(db,
-                        "INSERT INTO accounts (account_number, account_type, customer_id,"
-                        " currency, gl_code, normal_side, created_by) VALUES "
-                        "($1, 'INTERNAL', $2, $3, $4, $5::entry_type, $6)",
-                        6,
-                        (const char *[]){number, customer_id, codes[c],
-                                         internal_accounts[i].gl_code,
-                                         internal_accounts[i].normal_side, user_id},
-                        state, err, err_size);
+            res =
+                query(db,
+                      "INSERT INTO accounts (account_number, account_type, customer_id,"
+                      " currency, gl_code, normal_side, created_by) VALUES "
+                      "($1, 'INTERNAL', $2, $3, $4, $5::entry_type, $6)",
+                      6,
+                      (const char *[]){number, customer_id, codes[c], internal_accounts[i].gl_code,
+                                       internal_accounts[i].normal_side, user_id},
+                      state, err, err_size);
             if (res == NULL)
                 goto fail;
             PQclear(res);
@@ -396,8 +394,8 @@ static void undo_provisioning(PGconn *master, PGconn *admin, const char *tenant_
     PQfreemem(ident);
     {
         char state[6];
-        PGresult *res = query(master, "DELETE FROM tenants WHERE id = $1 AND status = 'PENDING'",
-                              1, (const char *[]){tenant_id}, state, err, sizeof err);
+        PGresult *res = query(master, "DELETE FROM tenants WHERE id = $1 AND status = 'PENDING'", 1,
+                              (const char *[]){tenant_id}, state, err, sizeof err);
         PQclear(res);
     }
     {
@@ -412,8 +410,8 @@ static void undo_provisioning(PGconn *master, PGconn *admin, const char *tenant_
 }
 
 lg_provision_status lg_provision_tenant(PGconn *master, const lg_keyring *kr,
-                                        const lg_provision_request *req, lg_tenant *out,
-                                        char *err, size_t err_size)
+                                        const lg_provision_request *req, lg_tenant *out, char *err,
+                                        size_t err_size)
 {
     char codes[LG_CURRENCIES_MAX][CURRENCY_LEN + 1], currencies[LG_CURRENCIES_MAX * 4 + 1];
     char e[512], state[6], host[256], port[8], db_name[64], password[40], dir[1024];
@@ -433,8 +431,10 @@ lg_provision_status lg_provision_tenant(PGconn *master, const lg_keyring *kr,
     if (err_size > 0)
         err[0] = '\0';
     if (!lg_provision_slug_valid(req->slug)) {
-        snprintf(err, err_size, "the slug must be 1 to %d of a-z, 0-9 and '-', not starting or "
-                                "ending with '-'", LG_SLUG_MAX);
+        snprintf(err, err_size,
+                 "the slug must be 1 to %d of a-z, 0-9 and '-', not starting or "
+                 "ending with '-'",
+                 LG_SLUG_MAX);
         return LG_PROVISION_INVALID;
     }
     if (req->subdomain != NULL && !lg_provision_slug_valid(req->subdomain)) {
@@ -455,8 +455,9 @@ lg_provision_status lg_provision_tenant(PGconn *master, const lg_keyring *kr,
                                  i > 0 ? "," : "", codes[i]);
     if (req->admin_dsn == NULL ||
         server_coordinates(req->admin_dsn, host, sizeof host, port, sizeof port) != 0) {
-        snprintf(err, err_size, "the server's admin conninfo is not a valid libpq connection "
-                                "string");
+        snprintf(err, err_size,
+                 "the server's admin conninfo is not a valid libpq connection "
+                 "string");
         return LG_PROVISION_INVALID;
     }
 
@@ -510,8 +511,8 @@ lg_provision_status lg_provision_tenant(PGconn *master, const lg_keyring *kr,
                 "($1, $2, $3, $4, $5, $6::int, $7, $7, $8, $9,"
                 " jsonb_build_object('currencies', string_to_array($10, ',')), $11)",
                 11,
-                (const char *[]){out->id, req->name, req->slug, req->subdomain, host, port,
-                                 db_name, sealed, key_id, currencies, req->performed_by},
+                (const char *[]){out->id, req->name, req->slug, req->subdomain, host, port, db_name,
+                                 sealed, key_id, currencies, req->performed_by},
                 state, e, sizeof e);
     if (res == NULL) {
         snprintf(err, err_size, "%s: %s", step, e);
@@ -523,7 +524,7 @@ lg_provision_status lg_provision_tenant(PGconn *master, const lg_keyring *kr,
     if (lg_provision_audit(master, out->id, "CREATED", req->performed_by, req->metadata, e,
                            sizeof e) != 0) {
         snprintf(err, err_size, "%s: %s", step, e);
-        goto fail;
+        goto out;
     }
 
     /* The role and the database. Identifiers are quoted; the password goes in as a literal. */
@@ -532,23 +533,23 @@ lg_provision_status lg_provision_tenant(PGconn *master, const lg_keyring *kr,
     lit = PQescapeLiteral(admin, password, strlen(password));
     if (ident == NULL || lit == NULL) {
         snprintf(err, err_size, "%s: out of memory", step);
-        goto fail;
+        goto out;
     }
     if (admin_exec(admin, e, sizeof e, "CREATE ROLE %s LOGIN PASSWORD %s", ident, lit) != 0) {
         snprintf(err, err_size, "%s: %s", step, e);
-        goto fail;
+        goto out;
     }
     created_role = 1;
     if (admin_exec(admin, e, sizeof e, "CREATE DATABASE %s OWNER %s", ident, ident) != 0) {
         snprintf(err, err_size, "%s: %s", step, e);
-        goto fail;
+        goto out;
     }
     created_db = 1;
     if (admin_exec(admin, e, sizeof e,
                    "REVOKE ALL ON DATABASE %s FROM PUBLIC; GRANT CONNECT ON DATABASE %s TO %s",
                    ident, ident, ident) != 0) {
         snprintf(err, err_size, "%s: %s", step, e);
-        goto fail;
+        goto out;
     }
     explicit_bzero(password, sizeof password);
 
@@ -558,14 +559,14 @@ lg_provision_status lg_provision_tenant(PGconn *master, const lg_keyring *kr,
     db = lg_tenant_connect(kr, out, sealed, key_id, e, sizeof e);
     if (db == NULL) {
         snprintf(err, err_size, "%s: %s", step, e);
-        goto fail;
+        goto out;
     }
     lg_db_exec(db, "SET client_min_messages = warning", e, sizeof e);
     /* The tenant database's public schema belongs to its own role only. */
     step = "closing the public schema";
     if (lg_db_exec(db, "REVOKE ALL ON SCHEMA public FROM PUBLIC", e, sizeof e) != 0) {
         snprintf(err, err_size, "%s: %s", step, e);
-        goto fail;
+        goto out;
     }
     step = "migrating the tenant database";
     if (req->progress != NULL)
@@ -578,7 +579,7 @@ lg_provision_status lg_provision_tenant(PGconn *master, const lg_keyring *kr,
             if (req->progress != NULL)
                 fprintf(req->progress, "  %-32s FAILED  %s\n", label, e);
             snprintf(err, err_size, "%s: %s", step, e);
-            goto fail;
+            goto out;
         }
         if (req->progress != NULL)
             fprintf(req->progress, "  %-32s %s  version %s (%d applied, %d already)\n", label,
@@ -588,7 +589,7 @@ lg_provision_status lg_provision_tenant(PGconn *master, const lg_keyring *kr,
     step = "creating the internal accounts";
     if (create_internal_accounts(db, req->name, req->slug, codes, n_codes, e, sizeof e) != 0) {
         snprintf(err, err_size, "%s: %s", step, e);
-        goto fail;
+        goto out;
     }
     step = "activating the tenant";
     if (lg_provision_audit(master, out->id, "PROVISIONED", req->performed_by,
@@ -597,7 +598,7 @@ lg_provision_status lg_provision_tenant(PGconn *master, const lg_keyring *kr,
         (res = query(master, "UPDATE tenants SET status = 'ACTIVE' WHERE id = $1", 1,
                      (const char *[]){out->id}, state, e, sizeof e)) == NULL) {
         snprintf(err, err_size, "%s: %s", step, e);
-        goto fail;
+        goto out;
     }
     PQclear(res);
     out->status = LG_TENANT_ACTIVE;
@@ -607,17 +608,17 @@ lg_provision_status lg_provision_tenant(PGconn *master, const lg_keyring *kr,
         snprintf(err, err_size, "the tenant is ACTIVE, but its ACTIVATED audit row failed: %s", e);
     }
     rc = LG_PROVISION_OK;
-    goto out;
-fail:
-    rc = PQstatus(master) != CONNECTION_OK || (admin != NULL && PQstatus(admin) != CONNECTION_OK)
-             ? LG_PROVISION_UNAVAILABLE
-             : LG_PROVISION_FAILED;
-    PQfinish(db);
-    db = NULL;
-    if (row_inserted)
+out:
+    if (rc != LG_PROVISION_OK && row_inserted) {
+        /* A step after the row failed: undo what this call made. */
+        rc = PQstatus(master) != CONNECTION_OK || PQstatus(admin) != CONNECTION_OK
+                 ? LG_PROVISION_UNAVAILABLE
+                 : LG_PROVISION_FAILED;
+        PQfinish(db);
+        db = NULL;
         undo_provisioning(master, admin, out->id, db_name, created_db, created_role, step,
                           req->performed_by);
-out:
+    }
     explicit_bzero(password, sizeof password);
     if (lit != NULL) {
         explicit_bzero(lit, strlen(lit));
@@ -727,7 +728,8 @@ lg_provision_status lg_provision_update(PGconn *master, const char *tenant_id,
     if (c->clear_subdomain && subdomain != NULL) {
         add_change(changes, "subdomain", json_string(subdomain), json_null());
         subdomain = NULL;
-    } else if (c->subdomain != NULL && (subdomain == NULL || strcmp(c->subdomain, subdomain) != 0)) {
+    } else if (c->subdomain != NULL &&
+               (subdomain == NULL || strcmp(c->subdomain, subdomain) != 0)) {
         add_change(changes, "subdomain", text_or_null(subdomain), json_string(c->subdomain));
         subdomain = c->subdomain;
     }
@@ -766,14 +768,13 @@ lg_provision_status lg_provision_update(PGconn *master, const char *tenant_id,
     snprintf(accounts, sizeof accounts, "%ld", new_accounts);
     settings_text = json_dumps(settings, JSON_COMPACT | JSON_SORT_KEYS);
     {
-        PGresult *u = query(master,
-                            "UPDATE tenants SET name = $2, subdomain = $3, max_users = $4::int,"
-                            " max_accounts = $5::int, subscription_tier = $6,"
-                            " settings = $7::jsonb WHERE id = $1",
-                            7,
-                            (const char *[]){tenant_id, name, subdomain, users, accounts, tier,
-                                             settings_text},
-                            state, e, sizeof e);
+        PGresult *u = query(
+            master,
+            "UPDATE tenants SET name = $2, subdomain = $3, max_users = $4::int,"
+            " max_accounts = $5::int, subscription_tier = $6,"
+            " settings = $7::jsonb WHERE id = $1",
+            7, (const char *[]){tenant_id, name, subdomain, users, accounts, tier, settings_text},
+            state, e, sizeof e);
         if (u == NULL) {
             rc = failure_of(master, state);
             if (rc == LG_PROVISION_CONFLICT)
@@ -811,8 +812,8 @@ out:
 
 lg_provision_status lg_provision_set_status(PGconn *master, const char *tenant_id,
                                             const char *status, const char *action,
-                                            const char *performed_by, json_t *metadata,
-                                            char *err, size_t err_size)
+                                            const char *performed_by, json_t *metadata, char *err,
+                                            size_t err_size)
 {
     char e[512], state[6], from[16];
     PGresult *res;

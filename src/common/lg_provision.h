@@ -28,11 +28,11 @@
 #include <libpq-fe.h>
 #include <stdio.h>
 
-#define LG_TENANT_NAME_MAX 200
-#define LG_SLUG_MAX 40
-#define LG_TIER_MAX 32
-#define LG_CURRENCIES_MAX 16
-#define LG_MAX_USERS_LIMIT 1000000
+#define LG_TENANT_NAME_MAX    200
+#define LG_SLUG_MAX           40
+#define LG_TIER_MAX           32
+#define LG_CURRENCIES_MAX     16
+#define LG_MAX_USERS_LIMIT    1000000
 #define LG_MAX_ACCOUNTS_LIMIT 100000000
 
 typedef enum {
@@ -90,8 +90,8 @@ typedef struct {
  * rather than returning it.
  */
 lg_provision_status lg_provision_tenant(PGconn *master, const lg_keyring *kr,
-                                        const lg_provision_request *req, lg_tenant *out,
-                                        char *err, size_t err_size);
+                                        const lg_provision_request *req, lg_tenant *out, char *err,
+                                        size_t err_size);
 
 /* ------------------------------------------------------------------ administration */
 
@@ -99,12 +99,12 @@ lg_provision_status lg_provision_tenant(PGconn *master, const lg_keyring *kr,
 typedef struct {
     const char *name;
     const char *subdomain;
-    int clear_subdomain;  /* sets subdomain to NULL */
+    int clear_subdomain; /* sets subdomain to NULL */
     long max_users;
     long max_accounts;
     const char *subscription_tier;
-    json_t *settings;     /* an object merged into settings key by key; a null value removes
-                           * the key; "currencies" cannot be changed (borrowed) */
+    json_t *settings; /* an object merged into settings key by key; a null value removes
+                       * the key; "currencies" cannot be changed (borrowed) */
 } lg_tenant_change;
 
 /* An lg_tenant_change that changes nothing. */
@@ -128,12 +128,11 @@ lg_provision_status lg_provision_update(PGconn *master, const char *tenant_id,
  */
 lg_provision_status lg_provision_set_status(PGconn *master, const char *tenant_id,
                                             const char *status, const char *action,
-                                            const char *performed_by, json_t *metadata,
-                                            char *err, size_t err_size);
+                                            const char *performed_by, json_t *metadata, char *err,
+                                            size_t err_size);
 
 /* Writes a TenantAuditLog row; metadata is JSON object text or NULL. Returns 0 or -1 with err. */
 int lg_provision_audit(PGconn *master, const char *tenant_id, const char *action,
-                       const char *performed_by, const char *metadata, char *err,
-                       size_t err_size);
+                       const char *performed_by, const char *metadata, char *err, size_t err_size);
 
 #endif

@@ -25,6 +25,9 @@ static const char *title_of(const char *type)
         {P_UNKNOWN_FIELD, "Unknown field"},
         {P_MISSING_FIELD, "Missing field"},
         {P_INVALID_FIELD, "Invalid field"},
+        {"/problems/weak-password", "Weak password"},
+        {"/problems/invalid-currency", "Invalid currency"},
+        {"/problems/unknown-server", "Unknown server"},
     };
     for (size_t i = 0; i < sizeof titles / sizeof titles[0]; i++)
         if (strcmp(titles[i].type, type) == 0)
@@ -32,8 +35,8 @@ static const char *title_of(const char *type)
     return "Invalid request";
 }
 
-int api_problem(api_request *r, int status, const char *type, const char *title,
-                const char *field, const char *fmt, ...)
+int api_problem(api_request *r, int status, const char *type, const char *title, const char *field,
+                const char *fmt, ...)
 {
     lg_problem p;
     char detail[sizeof p.detail];
@@ -83,8 +86,8 @@ int api_body_open(api_body *b, api_request *r, const char *const *allowed)
     if (content_type == NULL || strncmp(content_type, "application/json", 16) != 0)
         return api_problem(r, 415, "/problems/unsupported-media-type", "Unsupported media type",
                            NULL, "send the body as Content-Type: application/json");
-    b->root = json_loadb(r->body != NULL ? r->body : "", r->body_len, JSON_REJECT_DUPLICATES,
-                         &jerr);
+    b->root =
+        json_loadb(r->body != NULL ? r->body : "", r->body_len, JSON_REJECT_DUPLICATES, &jerr);
     if (b->root == NULL)
         return api_problem(r, 400, P_INVALID_JSON, title_of(P_INVALID_JSON), NULL,
                            "the body is not valid JSON: %s (at character %d)", jerr.text,
@@ -155,21 +158,19 @@ const char *api_body_string(api_body *b, const char *name, int required, size_t 
     s = json_string_value(v);
     n = json_string_length(v);
     if (n < min_len || n > max_len || strlen(s) != n) {
-        api_body_reject(b, P_INVALID_FIELD, name, "%s must be %zu to %zu bytes long", name,
-                        min_len, max_len);
+        api_body_reject(b, P_INVALID_FIELD, name, "%s must be %zu to %zu bytes long", name, min_len,
+                        max_len);
         return NULL;
     }
     for (size_t i = 0; i < n; i++)
         if ((unsigned char)s[i] < 0x20 || s[i] == 0x7f) {
-            api_body_reject(b, P_INVALID_FIELD, name, "%s must not hold control characters",
-                            name);
+            api_body_reject(b, P_INVALID_FIELD, name, "%s must not hold control characters", name);
             return NULL;
         }
     return s;
 }
 
-const char *api_body_enum(api_body *b, const char *name, int required,
-                          const char *const *values)
+const char *api_body_enum(api_body *b, const char *name, int required, const char *const *values)
 {
     json_t *v = member(b, name, required);
     char list[256] = "";
@@ -195,8 +196,8 @@ int api_body_int(api_body *b, const char *name, long min, long max, long *out)
         return 0;
     n = json_is_integer(v) ? json_integer_value(v) : 0;
     if (!json_is_integer(v) || n < min || n > max) {
-        api_body_reject(b, P_INVALID_FIELD, name, "%s must be a whole number from %ld to %ld",
-                        name, min, max);
+        api_body_reject(b, P_INVALID_FIELD, name, "%s must be a whole number from %ld to %ld", name,
+                        min, max);
         return -1;
     }
     *out = (long)n;

@@ -21,7 +21,7 @@
 #include <libpq-fe.h>
 
 #define API_PAGE_DEFAULT 50
-#define API_PAGE_MAX 200
+#define API_PAGE_MAX     200
 
 /* An instant as the API writes it: RFC 3339 in UTC with milliseconds. */
 #define API_ISO_UTC(col) "to_char(" col " AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"')"
@@ -29,8 +29,8 @@
 #define API_EPOCH_US(col) "(extract(epoch FROM " col ") * 1000000)::bigint"
 
 /* Answers r with a problem+json. Returns -1. */
-int api_problem(api_request *r, int status, const char *type, const char *title,
-                const char *field, const char *fmt, ...) __attribute__((format(printf, 6, 7)));
+int api_problem(api_request *r, int status, const char *type, const char *title, const char *field,
+                const char *fmt, ...) __attribute__((format(printf, 6, 7)));
 
 /* ------------------------------------------------------------------ bodies */
 
@@ -58,8 +58,7 @@ const char *api_body_string(api_body *b, const char *name, int required, size_t 
                             size_t max_len);
 
 /* A string member that must be one of values (NULL-terminated). */
-const char *api_body_enum(api_body *b, const char *name, int required,
-                          const char *const *values);
+const char *api_body_enum(api_body *b, const char *name, int required, const char *const *values);
 
 /* A whole-number member within [min, max]: returns 1 and sets *out when present, 0 when absent
  * or null, -1 after an error. */

@@ -50,7 +50,7 @@
 #define P_INTERNAL       "/problems/internal"
 
 #define ROLES_CHANGE (API_ROLE_SYSTEM_ADMIN | API_ROLE_SYSTEM_SUPER_ADMIN)
-#define REASON_MAX 500
+#define REASON_MAX   500
 
 /* The SQL below is laid out by hand. */
 /* clang-format off */
@@ -80,14 +80,12 @@ enum {
     " ORDER BY a.created_at DESC, a.id DESC LIMIT $4::integer"
 /* clang-format on */
 
-
 /* ------------------------------------------------------------------ helpers */
 
 static PGconn *open_master(api_request *r)
 {
     char err[512];
-    PGconn *m = lg_router_acquire_master(r->server->router, r->server->db_wait_ms, err,
-                                         sizeof err);
+    PGconn *m = lg_router_acquire_master(r->server->router, r->server->db_wait_ms, err, sizeof err);
     if (m == NULL) {
         lg_log_error("system plane: %s", err);
         r->retry_after = 1;
@@ -130,13 +128,12 @@ static json_t *tenant_json(const api_request *r, const PGresult *res, int row)
                         json_integer(strtol(PQgetvalue(res, row, COL_MAX_ACCOUNTS), NULL, 10)));
     json_object_set_new(o, "subscriptionTier", api_db_text(res, row, COL_TIER));
     json_object_set_new(o, "settings", json_column(res, row, COL_SETTINGS));
-    json_object_set_new(
-        o, "database",
-        json_pack("{s:o, s:s, s:I, s:s}", "server",
-                  server != NULL ? json_string(server) : json_null(), "host",
-                  PQgetvalue(res, row, COL_HOST), "port",
-                  (json_int_t)strtol(PQgetvalue(res, row, COL_PORT), NULL, 10), "name",
-                  PQgetvalue(res, row, COL_DB_NAME)));
+    json_object_set_new(o, "database",
+                        json_pack("{s:o, s:s, s:I, s:s}", "server",
+                                  server != NULL ? json_string(server) : json_null(), "host",
+                                  PQgetvalue(res, row, COL_HOST), "port",
+                                  (json_int_t)strtol(PQgetvalue(res, row, COL_PORT), NULL, 10),
+                                  "name", PQgetvalue(res, row, COL_DB_NAME)));
     json_object_set_new(o, "createdAt", api_db_text(res, row, COL_CREATED));
     json_object_set_new(o, "updatedAt", api_db_text(res, row, COL_UPDATED));
     json_object_set_new(o, "createdBy", api_db_text(res, row, COL_CREATED_BY));
@@ -323,13 +320,11 @@ static void list_audit(api_request *r, const api_caller *caller, const char *con
     rows = PQntuples(res);
     data = json_array();
     for (int i = 0; i < rows && i < limit; i++)
-        json_array_append_new(data,
-                              json_pack("{s:o, s:s, s:o, s:o, s:o, s:o}", "id",
-                                        api_db_text(res, i, 0), "tenantId", id, "action",
-                                        api_db_text(res, i, 1), "performedBy",
-                                        api_db_text(res, i, 2), "metadata",
-                                        json_column(res, i, 3), "createdAt",
-                                        api_db_text(res, i, 4)));
+        json_array_append_new(
+            data,
+            json_pack("{s:o, s:s, s:o, s:o, s:o, s:o}", "id", api_db_text(res, i, 0), "tenantId",
+                      id, "action", api_db_text(res, i, 1), "performedBy", api_db_text(res, i, 2),
+                      "metadata", json_column(res, i, 3), "createdAt", api_db_text(res, i, 4)));
     if (rows > limit)
         lg_cursor_encode_row(LG_CURSOR_KIND_TENANT_AUDIT,
                              strtoll(PQgetvalue(res, limit - 1, 5), NULL, 10),
@@ -345,8 +340,8 @@ static void list_servers(api_request *r, const api_caller *caller, const char *c
     (void)caller;
     (void)params;
     for (size_t i = 0; i < lg_pg_servers_count(s); i++)
-        json_array_append_new(data, json_pack("{s:s, s:b}", "name", lg_pg_servers_name(s, i),
-                                              "default", i == 0));
+        json_array_append_new(
+            data, json_pack("{s:s, s:b}", "name", lg_pg_servers_name(s, i), "default", i == 0));
     api_respond_json(r, 200, json_pack("{s:o}", "data", data));
 }
 
@@ -378,8 +373,7 @@ static int read_currencies(api_body *b, char *out, size_t out_size)
                                    "currencies[%zu] is not an ISO 4217 code", i);
         for (size_t k = 0; k < i; k++)
             if (strcmp(json_string_value(json_array_get(v, k)), code) == 0)
-                return api_body_reject(b, P_INVALID_CCY, "currencies", "%s is listed twice",
-                                       code);
+                return api_body_reject(b, P_INVALID_CCY, "currencies", "%s is listed twice", code);
         used += (size_t)snprintf(out + used, out_size - used, "%s%s", i > 0 ? "," : "", code);
     }
     return 0;
@@ -387,8 +381,7 @@ static int read_currencies(api_body *b, char *out, size_t out_size)
 
 static void create_tenant(api_request *r, const api_caller *caller, const char *const *params)
 {
-    static const char *const fields[] = {"slug",   "name",       "subdomain",
-                                         "server", "currencies", NULL};
+    static const char *const fields[] = {"slug", "name", "subdomain", "server", "currencies", NULL};
     const lg_pg_servers *servers = r->server->pg_servers;
     const char *slug, *name, *subdomain, *server, *dsn;
     char currencies[LG_CURRENCIES_MAX * 4 + 1], err[1024], server_name[72], *meta_text;
@@ -489,9 +482,8 @@ static void create_tenant(api_request *r, const api_caller *caller, const char *
 
 static void patch_tenant(api_request *r, const api_caller *caller, const char *const *params)
 {
-    static const char *const fields[] = {"name",        "subdomain",        "maxUsers",
-                                         "maxAccounts", "subscriptionTier", "settings",
-                                         NULL};
+    static const char *const fields[] = {
+        "name", "subdomain", "maxUsers", "maxAccounts", "subscriptionTier", "settings", NULL};
     const char *id = params[0];
     char err[512];
     lg_tenant_change c;
@@ -516,10 +508,9 @@ static void patch_tenant(api_request *r, const api_caller *caller, const char *c
     api_body_int(&b, "maxAccounts", 0, LG_MAX_ACCOUNTS_LIMIT, &c.max_accounts);
     c.subscription_tier = api_body_string(&b, "subscriptionTier", 0, 1, LG_TIER_MAX);
     c.settings = api_body_object(&b, "settings");
-    if (!b.failed &&
-        (api_body_is_null(&b, "name") || api_body_is_null(&b, "maxUsers") ||
-         api_body_is_null(&b, "maxAccounts") || api_body_is_null(&b, "subscriptionTier") ||
-         api_body_is_null(&b, "settings")))
+    if (!b.failed && (api_body_is_null(&b, "name") || api_body_is_null(&b, "maxUsers") ||
+                      api_body_is_null(&b, "maxAccounts") ||
+                      api_body_is_null(&b, "subscriptionTier") || api_body_is_null(&b, "settings")))
         api_body_reject(&b, P_INVALID_FIELD, NULL,
                         "only subdomain may be set to null; leave out what does not change");
     if (!b.failed && c.name != NULL && !lg_provision_name_valid(c.name))
@@ -556,8 +547,8 @@ static void patch_tenant(api_request *r, const api_caller *caller, const char *c
     answer_tenant(r, id, 200);
 }
 
-static void set_status(api_request *r, const api_caller *caller, const char *id,
-                       const char *status, const char *action)
+static void set_status(api_request *r, const api_caller *caller, const char *id, const char *status,
+                       const char *action)
 {
     static const char *const fields[] = {"reason", NULL};
     const char *reason;

@@ -55,9 +55,9 @@
 #define P_UNAVAILABLE    "/problems/unavailable"
 #define P_INTERNAL       "/problems/internal"
 
-#define EMAIL_MAX 254
+#define EMAIL_MAX    254
 #define NAME_MAX_LEN 100
-#define PHONE_MAX 32
+#define PHONE_MAX    32
 /* pg_advisory_xact_lock key of user writes: "ledger-users" as a number. */
 #define USERS_LOCK "7221180394"
 
@@ -85,6 +85,15 @@ enum {
     " AND ($2::user_status IS NULL OR u.status = $2::user_status)"                                 \
     " AND ($3::timestamptz IS NULL OR (u.created_at, u.id) < ($3::timestamptz, $4::uuid))"         \
     " ORDER BY u.created_at DESC, u.id DESC LIMIT $5::integer"
+
+/* A new password hash ($2) for user $1, only over the hash that was verified ($3); returns
+ * passwordChangedAt before and after. */
+#define PASSWORD_UPDATE                                                                            \
+    "UPDATE users u SET password_hash = $2, password_changed_at = now()"                           \
+    " FROM (SELECT " API_ISO_UTC("password_changed_at") " AS before"                               \
+    " FROM users WHERE id = $1::uuid) o"                                                           \
+    " WHERE u.id = $1::uuid AND u.password_hash = $3 AND u.deleted_at IS NULL"                     \
+    " RETURNING o.before, " API_ISO_UTC("u.password_changed_at")
 /* clang-format on */
 
 static const char *const all_roles[] = {"SUPER_ADMIN", "MANAGER", "TELLER", "CUSTOMER", NULL};
@@ -150,8 +159,8 @@ static json_t *text_or_null(const char *s)
 static PGconn *open_tenant(api_request *r, const api_caller *caller)
 {
     char err[512];
-    PGconn *db = lg_router_acquire(r->server->router, caller->tenant.id, r->server->db_wait_ms,
-                                   err, sizeof err);
+    PGconn *db = lg_router_acquire(r->server->router, caller->tenant.id, r->server->db_wait_ms, err,
+                                   sizeof err);
     if (db == NULL) {
         lg_log_error("tenant %s: %s", caller->tenant.slug, err);
         r->retry_after = 1;
@@ -245,8 +254,8 @@ static PGresult *lock_user(api_request *r, const api_caller *caller, PGconn *db,
 
 static void create_user(api_request *r, const api_caller *caller, const char *const *params)
 {
-    static const char *const fields[] = {"email",    "password", "firstName", "lastName",
-                                         "phone",    "role",     NULL};
+    static const char *const fields[] = {"email", "password", "firstName", "lastName",
+                                         "phone", "role",     NULL};
     char email[EMAIL_MAX + 1], hash[LG_PASSWORD_HASH_MAX], why[256], err[512], state[6];
     const char *email_in, *password, *first, *last, *phone, *role;
     api_body b;
@@ -607,8 +616,8 @@ static void change_user(api_request *r, const api_caller *caller, const char *id
                        " locked_until = CASE WHEN $8::boolean THEN NULL ELSE u.locked_until END,"
                        " failed_login_attempts = CASE WHEN $8::boolean THEN 0"
                        " ELSE u.failed_login_attempts END"
-                       " WHERE u.id = $1::uuid RETURNING " USER_COLUMNS ", "
-                       API_ISO_UTC("u.deleted_at"),
+                       " WHERE u.id = $1::uuid RETURNING " USER_COLUMNS
+                       ", " API_ISO_UTC("u.deleted_at"),
                        8,
                        (const char *[]){id, first, last, phone, role, status,
                                         c->delete_user ? "true" : "false", unlock},
@@ -644,8 +653,7 @@ static void change_user(api_request *r, const api_caller *caller, const char *id
 
 static void patch_user(api_request *r, const api_caller *caller, const char *const *params)
 {
-    static const char *const fields[] = {"firstName", "lastName", "phone", "role", "status",
-                                         NULL};
+    static const char *const fields[] = {"firstName", "lastName", "phone", "role", "status", NULL};
     user_change c;
     api_body b;
 
@@ -767,14 +775,8 @@ static void change_password(api_request *r, const api_caller *caller, const char
         return;
     }
     /* Only over the hash that was verified: a concurrent change wins, this one is refused. */
-    res = api_db_query(db,
-                       "UPDATE users u SET password_hash = $2, password_changed_at = now()"
-                       " FROM (SELECT " API_ISO_UTC("password_changed_at") " AS before"
-                       " FROM users WHERE id = $1::uuid) o"
-                       " WHERE u.id = $1::uuid AND u.password_hash = $3 AND u.deleted_at IS NULL"
-                       " RETURNING o.before, " API_ISO_UTC("u.password_changed_at"),
-                       3, (const char *[]){caller->user_id, hash, stored}, state, err,
-                       sizeof err);
+    res = api_db_query(db, PASSWORD_UPDATE, 3, (const char *[]){caller->user_id, hash, stored},
+                       state, err, sizeof err);
     explicit_bzero(hash, sizeof hash);
     explicit_bzero(stored, sizeof stored);
     if (res == NULL) {

@@ -21,10 +21,10 @@
 
 static int passed;
 
-#define OK(cond, ...)                                                                        \
-    do {                                                                                     \
-        CHECK(cond, __VA_ARGS__);                                                            \
-        passed++;                                                                            \
+#define OK(cond, ...)                                                                              \
+    do {                                                                                           \
+        CHECK(cond, __VA_ARGS__);                                                                  \
+        passed++;                                                                                  \
     } while (0)
 
 /* Ends every connection to the tenant's database on its server, as a restart would. */
@@ -57,8 +57,8 @@ static long balance(const itest_tenant *t, char *out, size_t out_size)
     long status;
     snprintf(path, sizeof path, "/v1/accounts/%s/balance", t->account[0]);
     status = itest_call(t->api_key, "GET", path, NULL, &o, NULL);
-    snprintf(out, out_size, "%s", status == 200 ? itest_json_str(o, "balance")
-                                                : itest_json_str(o, "type"));
+    snprintf(out, out_size, "%s",
+             status == 200 ? itest_json_str(o, "balance") : itest_json_str(o, "type"));
     json_decref(o);
     return status;
 }
@@ -113,8 +113,8 @@ int main(void)
     OK(itest_ledgerctl(NULL, 0, "keys", "rotate", NULL) == 0, "ledgerctl keys rotate failed");
     active_key_id(after_key);
     OK(strcmp(before_key, after_key) != 0 && after_key[0] != '\0', "no new active key");
-    v = itest_sql_value(master,
-                        "SELECT count(*)::text FROM tenants WHERE db_password_key_id <> $1", after_key);
+    v = itest_sql_value(master, "SELECT count(*)::text FROM tenants WHERE db_password_key_id <> $1",
+                        after_key);
     OK(strcmp(v, "0") == 0, "%s tenant(s) are not re-sealed under the new key", v);
     free(v);
     terminate_backends(&a, NULL);
@@ -142,9 +142,10 @@ int main(void)
        "the worker did not log a key file reload");
 
     /* ---- A's ciphertext on B's row does not open for B */
-    b_password = itest_sql_value(master, "SELECT db_password FROM tenants WHERE id = $1::uuid", b.id);
-    b_key = itest_sql_value(master, "SELECT db_password_key_id FROM tenants WHERE id = $1::uuid",
-                            b.id);
+    b_password =
+        itest_sql_value(master, "SELECT db_password FROM tenants WHERE id = $1::uuid", b.id);
+    b_key =
+        itest_sql_value(master, "SELECT db_password_key_id FROM tenants WHERE id = $1::uuid", b.id);
     {
         PGresult *res = PQexecParams(master,
                                      "UPDATE tenants SET (db_password, db_password_key_id) ="
@@ -183,11 +184,11 @@ int main(void)
 
     /* ---- restoring the row repairs B */
     {
-        PGresult *res = PQexecParams(master,
-                                     "UPDATE tenants SET db_password = $2, db_password_key_id = $3"
-                                     " WHERE id = $1::uuid",
-                                     3, NULL, (const char *[]){b.id, b_password, b_key}, NULL,
-                                     NULL, 0);
+        PGresult *res =
+            PQexecParams(master,
+                         "UPDATE tenants SET db_password = $2, db_password_key_id = $3"
+                         " WHERE id = $1::uuid",
+                         3, NULL, (const char *[]){b.id, b_password, b_key}, NULL, NULL, 0);
         CHECK(PQresultStatus(res) == PGRES_COMMAND_OK, "restoring: %s", PQerrorMessage(master));
         PQclear(res);
     }

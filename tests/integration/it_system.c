@@ -26,10 +26,10 @@
 
 static int passed;
 
-#define OK(cond, ...)                                                                        \
-    do {                                                                                     \
-        CHECK(cond, __VA_ARGS__);                                                            \
-        passed++;                                                                            \
+#define OK(cond, ...)                                                                              \
+    do {                                                                                           \
+        CHECK(cond, __VA_ARGS__);                                                                  \
+        passed++;                                                                                  \
     } while (0)
 
 /* Every response body of this test, for the credential check at the end. */
@@ -75,10 +75,9 @@ static char *audit_row(PGconn *master, const char *id, const char *action)
 
 static int audit_count(PGconn *master, const char *id)
 {
-    char *v = itest_sql_value(master,
-                              "SELECT count(*)::text FROM tenant_audit_logs WHERE tenant_id = $1::uuid",
-                              id);
-    int n = atoi(v);
+    char *v = itest_sql_value(
+        master, "SELECT count(*)::text FROM tenant_audit_logs WHERE tenant_id = $1::uuid", id);
+    int n = (int)strtol(v, NULL, 10);
     free(v);
     return n;
 }
@@ -91,8 +90,8 @@ static json_t *walk(const char *cred, const char *base, int limit)
     for (int pages = 0;; pages++) {
         json_t *page, *data, *next, *item;
         size_t i;
-        snprintf(path, sizeof path, "%s%climit=%d%s%s", base, strchr(base, '?') ? '&' : '?',
-                 limit, cursor[0] ? "&cursor=" : "", cursor);
+        snprintf(path, sizeof path, "%s%climit=%d%s%s", base, strchr(base, '?') ? '&' : '?', limit,
+                 cursor[0] ? "&cursor=" : "", cursor);
         page = itest_expect_status_json(cred, "GET", path, NULL, 200);
         json_array_append(bodies, page);
         data = json_object_get(page, "data");
@@ -119,8 +118,8 @@ static void expect_same_ids(json_t *ids, PGconn *db, const char *q, const char *
                                  param != NULL ? (const char *[]){param} : NULL, NULL, NULL, 0);
     CHECK(PQresultStatus(res) == PGRES_TUPLES_OK, "%s: %s", what, PQerrorMessage(db));
     OK(PQntuples(res) > 0, "%s: nothing to compare", what);
-    OK(json_array_size(ids) == (size_t)PQntuples(res), "%s: the API lists %zu, SQL finds %d",
-       what, json_array_size(ids), PQntuples(res));
+    OK(json_array_size(ids) == (size_t)PQntuples(res), "%s: the API lists %zu, SQL finds %d", what,
+       json_array_size(ids), PQntuples(res));
     for (int i = 0; i < PQntuples(res); i++)
         OK(strcmp(json_string_value(json_array_get(ids, (size_t)i)), PQgetvalue(res, i, 0)) == 0,
            "%s: row %d differs", what, i);
@@ -292,8 +291,7 @@ int main(void)
               "GL-1000-EUR,GL-1000-USD,GL-2900-EUR,GL-2900-USD,GL-4000-EUR,GL-4000-USD,"
               "GL-5000-EUR,GL-5000-USD"),
        "the internal accounts are not there");
-    OK(sql_is(db2,
-              "SELECT has_database_privilege('public', current_database(), 'CONNECT')::text",
+    OK(sql_is(db2, "SELECT has_database_privilege('public', current_database(), 'CONNECT')::text",
               NULL, "false"),
        "PUBLIC may connect to the new tenant's database");
     OK(sql_is(master,
@@ -337,8 +335,9 @@ int main(void)
     /* ---- no credential in any response about it */
     sealed = itest_sql_value(master, "SELECT db_password FROM tenants WHERE id = $1::uuid", id);
     {
-        char err[256], *kid = itest_sql_value(
-                            master, "SELECT db_password_key_id FROM tenants WHERE id = $1::uuid", id);
+        char err[256],
+            *kid = itest_sql_value(
+                master, "SELECT db_password_key_id FROM tenants WHERE id = $1::uuid", id);
         kr = lg_keyring_load(itest_env("LEDGER_MASTER_KEY_FILE"), err, sizeof err);
         CHECK(kr != NULL, "%s", err);
         CHECK(lg_secret_open(kr, kid, id, sealed, &plain, err, sizeof err) == 0, "%s", err);

@@ -30,10 +30,10 @@
 
 static int passed;
 
-#define OK(cond, ...)                                                                        \
-    do {                                                                                     \
-        CHECK(cond, __VA_ARGS__);                                                            \
-        passed++;                                                                            \
+#define OK(cond, ...)                                                                              \
+    do {                                                                                           \
+        CHECK(cond, __VA_ARGS__);                                                                  \
+        passed++;                                                                                  \
     } while (0)
 
 static void problem(const char *cred, const char *method, const char *path, const char *body,
@@ -93,8 +93,8 @@ static json_t *walk(const char *admin, const char *query, int limit)
         json_t *page, *data, *next;
         size_t i;
         json_t *u;
-        snprintf(path, sizeof path, "/v1/users?%s%slimit=%d%s%s", query, query[0] ? "&" : "",
-                 limit, cursor[0] ? "&cursor=" : "", cursor);
+        snprintf(path, sizeof path, "/v1/users?%s%slimit=%d%s%s", query, query[0] ? "&" : "", limit,
+                 cursor[0] ? "&cursor=" : "", cursor);
         page = itest_expect_status_json(admin, "GET", path, NULL, 200);
         data = json_object_get(page, "data");
         next = json_object_get(page, "nextCursor");
@@ -122,8 +122,8 @@ static void expect_same_ids(json_t *ids, PGconn *db, const char *q, const char *
     PGresult *res = PQexecParams(db, q, param != NULL ? 1 : 0, NULL,
                                  param != NULL ? (const char *[]){param} : NULL, NULL, NULL, 0);
     CHECK(PQresultStatus(res) == PGRES_TUPLES_OK, "%s: %s", what, PQerrorMessage(db));
-    OK(json_array_size(ids) == (size_t)PQntuples(res), "%s: the API lists %zu, SQL finds %d",
-       what, json_array_size(ids), PQntuples(res));
+    OK(json_array_size(ids) == (size_t)PQntuples(res), "%s: the API lists %zu, SQL finds %d", what,
+       json_array_size(ids), PQntuples(res));
     for (int i = 0; i < PQntuples(res); i++)
         OK(strcmp(json_string_value(json_array_get(ids, (size_t)i)), PQgetvalue(res, i, 0)) == 0,
            "%s: row %d differs", what, i);
@@ -140,7 +140,7 @@ static int audit_count(PGconn *db, const char *action, const char *resource_id)
              " AND resource_id = $1",
              action);
     v = sql(db, q, resource_id);
-    n = atoi(v);
+    n = (int)strtol(v, NULL, 10);
     free(v);
     return n;
 }
@@ -193,8 +193,7 @@ int main(void)
     OK(strcmp(itest_json_str(o, "role"), "MANAGER") == 0 &&
            strcmp(itest_json_str(o, "status"), "ACTIVE") == 0 &&
            strcmp(itest_json_str(o, "firstName"), "Fay") == 0 &&
-           json_is_null(json_object_get(o, "phone")) &&
-           json_object_get(o, "createdAt") != NULL,
+           json_is_null(json_object_get(o, "phone")) && json_object_get(o, "createdAt") != NULL,
        "the created user reads wrong");
     no_secret(o);
     json_decref(o);
@@ -282,8 +281,7 @@ int main(void)
                     "\"firstName\":\"A\",\"lastName\":\"B\",\"role\":\"TELLER\"}",
                     403, "/problems/forbidden");
             problem(refused[i], "GET", path, NULL, 403, "/problems/forbidden");
-            problem(refused[i], "PATCH", path, "{\"firstName\":\"X\"}", 403,
-                    "/problems/forbidden");
+            problem(refused[i], "PATCH", path, "{\"firstName\":\"X\"}", 403, "/problems/forbidden");
             problem(refused[i], "DELETE", path, NULL, 403, "/problems/forbidden");
             snprintf(path, sizeof path, "/v1/users/%s/deactivate", teller_id);
             problem(refused[i], "POST", path, NULL, 403, "/problems/forbidden");
@@ -310,7 +308,8 @@ int main(void)
     /* ---- reads */
     snprintf(path, sizeof path, "/v1/users/%s", teller_id);
     o = itest_expect_status_json(admin_tok, "GET", path, NULL, 200);
-    OK(strcmp(itest_json_str(o, "email"), email) == 0 && strcmp(itest_json_str(o, "role"), "TELLER") == 0,
+    OK(strcmp(itest_json_str(o, "email"), email) == 0 &&
+           strcmp(itest_json_str(o, "role"), "TELLER") == 0,
        "GET a user");
     json_decref(o);
     problem(admin_tok, "GET", "/v1/users/00000000-0000-4000-8000-000000000000", NULL, 404,
@@ -320,8 +319,8 @@ int main(void)
     problem(admin_tok, "GET", path, NULL, 404, "/problems/not-found");
     for (int i = 0; i < 6; i++) {
         snprintf(email, sizeof email, "extra%d.%s@bank.example", i, hex);
-        json_decref(create(admin_tok, email, i % 2 ? "TELLER" : "MANAGER", "Extra-Passw0rd-1",
-                           extra[i]));
+        json_decref(
+            create(admin_tok, email, i % 2 ? "TELLER" : "MANAGER", "Extra-Passw0rd-1", extra[i]));
     }
     ids = walk(admin_tok, "", 3);
     expect_same_ids(ids, db,
@@ -336,11 +335,12 @@ int main(void)
     }
     json_decref(ids);
     ids = walk(admin_tok, "role=TELLER", 2);
-    expect_same_ids(ids, db,
-                    "SELECT id::text FROM users WHERE deleted_at IS NULL AND role = 'TELLER' AND NOT"
-                    " (password_hash = '!' AND email LIKE '%.internal')"
-                    " ORDER BY created_at DESC, id DESC",
-                    NULL, "role=TELLER, 2 per page");
+    expect_same_ids(
+        ids, db,
+        "SELECT id::text FROM users WHERE deleted_at IS NULL AND role = 'TELLER' AND NOT"
+        " (password_hash = '!' AND email LIKE '%.internal')"
+        " ORDER BY created_at DESC, id DESC",
+        NULL, "role=TELLER, 2 per page");
     json_decref(ids);
     problem(admin_tok, "GET", "/v1/users?role=BOSS", NULL, 400, "/problems/invalid-parameter");
     problem(admin_tok, "GET", "/v1/users?limit=0", NULL, 400, "/problems/invalid-parameter");
@@ -369,7 +369,8 @@ int main(void)
     }
     free(v);
     count = audit_count(db, "UPDATE_USER", teller_id);
-    json_decref(itest_expect_status_json(admin_tok, "PATCH", path, "{\"firstName\":\"Tess\"}", 200));
+    json_decref(
+        itest_expect_status_json(admin_tok, "PATCH", path, "{\"firstName\":\"Tess\"}", 200));
     OK(audit_count(db, "UPDATE_USER", teller_id) == count, "a PATCH changing nothing was audited");
     problem(admin_tok, "PATCH", path, "{\"role\":\"CUSTOMER\"}", 422, "/problems/invalid-field");
     problem(admin_tok, "PATCH", path, "{\"status\":\"LOCKED\"}", 422, "/problems/invalid-field");
@@ -462,14 +463,13 @@ int main(void)
             "{\"currentPassword\":\"x\",\"newPassword\":\"" NEW_PASSWORD "\"}", 403,
             "/problems/forbidden");
     problem(teller_tok, "POST", "/v1/users/me/password",
-            "{\"currentPassword\":\"Wrong-Passw0rd-1\",\"newPassword\":\"" NEW_PASSWORD "\"}",
-            403, "/problems/wrong-password");
+            "{\"currentPassword\":\"Wrong-Passw0rd-1\",\"newPassword\":\"" NEW_PASSWORD "\"}", 403,
+            "/problems/wrong-password");
     problem(teller_tok, "POST", "/v1/users/me/password",
             "{\"currentPassword\":\"" TELLER_PASSWORD "\",\"newPassword\":\"weak\"}", 422,
             "/problems/weak-password");
     problem(teller_tok, "POST", "/v1/users/me/password",
-            "{\"currentPassword\":\"" TELLER_PASSWORD "\",\"newPassword\":\"" TELLER_PASSWORD
-            "\"}",
+            "{\"currentPassword\":\"" TELLER_PASSWORD "\",\"newPassword\":\"" TELLER_PASSWORD "\"}",
             422, "/problems/weak-password");
     problem(teller_tok, "POST", "/v1/users/me/password",
             "{\"currentPassword\":\"" TELLER_PASSWORD "\",\"newPassword\":\"" NEW_PASSWORD

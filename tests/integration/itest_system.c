@@ -34,7 +34,8 @@ static void mint(char *out, size_t out_size, json_t *claims)
 void itest_token_user(char *out, size_t out_size, const char *tenant_id, const char *user_id,
                       const char *role)
 {
-    mint(out, out_size, json_pack("{s:s, s:s, s:s}", "sub", user_id, "tid", tenant_id, "role", role));
+    mint(out, out_size,
+         json_pack("{s:s, s:s, s:s}", "sub", user_id, "tid", tenant_id, "role", role));
 }
 
 void itest_token_system(char *out, size_t out_size, const char *admin_id, const char *role)
@@ -57,10 +58,11 @@ void itest_system_admin(const char *prefix, const char *role, char id[64], char 
     PGresult *res;
     itest_random_hex(hex);
     snprintf(email, 128, "%s-%s@ledger.example", prefix, hex);
-    res = PQexecParams(m,
-                       "INSERT INTO system_admins (email, password_hash, first_name, last_name,"
-                       " role) VALUES ($1, '!', 'Test', $2::text, $2::system_role) RETURNING id::text",
-                       2, NULL, (const char *[]){email, role}, NULL, NULL, 0);
+    res = PQexecParams(
+        m,
+        "INSERT INTO system_admins (email, password_hash, first_name, last_name,"
+        " role) VALUES ($1, '!', 'Test', $2::text, $2::system_role) RETURNING id::text",
+        2, NULL, (const char *[]){email, role}, NULL, NULL, 0);
     CHECK(PQresultStatus(res) == PGRES_TUPLES_OK, "inserting a system admin: %s",
           PQerrorMessage(m));
     v = PQgetvalue(res, 0, 0);
@@ -129,8 +131,8 @@ void itest_expect_problem(const char *credential, const char *method, const char
     o = json_loads(text, 0, NULL);
     t = o != NULL ? json_string_value(json_object_get(o, "type")) : NULL;
     CHECK(got == status, "%s %s: status %ld, expected %ld: %s", method, path, got, status, text);
-    CHECK(strncmp(ct, "application/problem+json", 24) == 0, "%s %s: content type %s", method,
-          path, ct);
+    CHECK(strncmp(ct, "application/problem+json", 24) == 0, "%s %s: content type %s", method, path,
+          ct);
     CHECK(t != NULL && strcmp(t, type) == 0, "%s %s: type %s, expected %s", method, path,
           t != NULL ? t : "(none)", type);
     CHECK(json_string_value(json_object_get(o, "title")) != NULL &&

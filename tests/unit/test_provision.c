@@ -100,9 +100,8 @@ START_TEST(row_cursor_round_trips_and_keeps_its_kind)
 {
     char c[LG_CURSOR_STRLEN], id[LG_UUID_STRLEN];
     int64_t t = 0;
-    ck_assert_int_eq(lg_cursor_encode_row(LG_CURSOR_KIND_USER, INT64_C(1795601730123456), id_a, c,
-                                          sizeof c),
-                     0);
+    ck_assert_int_eq(
+        lg_cursor_encode_row(LG_CURSOR_KIND_USER, INT64_C(1795601730123456), id_a, c, sizeof c), 0);
     ck_assert_int_eq(lg_cursor_decode_row(LG_CURSOR_KIND_USER, c, &t, id), 0);
     ck_assert(t == INT64_C(1795601730123456));
     ck_assert_str_eq(id, id_a);
