@@ -42,6 +42,9 @@ if [[ ! -s $LEDGER_VAR/demo.account ]]; then
   mv "$LEDGER_VAR/demo.account.tmp" "$LEDGER_VAR/demo.account"
 fi
 
+# The servers the API may provision tenants on (superuser conninfo: mode 600).
+(umask 077 && { echo "main $LEDGER_ADMIN_DSN"; [[ -z ${LEDGER_ADMIN_DSN_2:-} ]] || echo "second $LEDGER_ADMIN_DSN_2"; } >"$LEDGER_VAR/pg-servers")
+export LEDGER_PG_SERVERS_FILE="$LEDGER_VAR/pg-servers"
 # Restart rather than start: a process started before this build would keep the old code.
 "$S/app.sh" stop worker
 "$S/app.sh" stop api

@@ -117,6 +117,25 @@ const char *lg_keyring_active_id(const lg_keyring *kr)
     return kr->ids[kr->n - 1];
 }
 
+int lg_keyring_has(const lg_keyring *kr, const char *key_id)
+{
+    for (size_t i = 0; key_id != NULL && i < kr->n; i++)
+        if (strcmp(kr->ids[i], key_id) == 0)
+            return 1;
+    return 0;
+}
+
+size_t lg_keyring_count(const lg_keyring *kr)
+{
+    return kr->n;
+}
+
+int lg_keyring_same_first_key(const lg_keyring *a, const lg_keyring *b)
+{
+    return strcmp(a->ids[0], b->ids[0]) == 0 &&
+           sodium_memcmp(a->keys[0], b->keys[0], sizeof a->keys[0]) == 0;
+}
+
 static int write_key_line(int fd, const char *id, char *err, size_t err_size)
 {
     unsigned char key[crypto_aead_xchacha20poly1305_ietf_KEYBYTES];

@@ -34,6 +34,14 @@ void lg_keyring_free(lg_keyring *kr);
 /* The active key's id. Borrowed from kr. */
 const char *lg_keyring_active_id(const lg_keyring *kr);
 
+/* Does kr hold the key key_id? */
+int lg_keyring_has(const lg_keyring *kr, const char *key_id);
+/* How many keys kr holds. */
+size_t lg_keyring_count(const lg_keyring *kr);
+/* Do a and b start with the same key (same id, same bytes)? The token and transaction-id subkeys
+ * come from the first key, so a reloaded key file may be adopted only when this holds. */
+int lg_keyring_same_first_key(const lg_keyring *a, const lg_keyring *b);
+
 /* Writes a new keyring file with one fresh key (mode 0600). Fails if the file exists. */
 int lg_keyring_create_file(const char *path, char *err, size_t err_size);
 /* Appends a fresh key to the file, which becomes the active key once reloaded. */

@@ -8,6 +8,8 @@
  *   ledger entries  'E' | entry_seq, int64 big-endian (9 bytes, 12 characters)
  *   other lists     a kind byte of the list's own | created_at | id, as transactions
  *                   (API keys: 'K')
+ *   other rows      kind | created_at | id, as transactions: users 'U', tenants 'N',
+ *                   tenant audit log rows 'L'
  *
  * The kind byte keeps a cursor of one list from being read as another's. A cursor is not secret
  * and not signed: all it can do is start a page of the caller's own data at another point.
@@ -47,5 +49,20 @@ int lg_cursor_encode_keyset(char kind, int64_t created_at_us, const char *id, ch
  * *created_at_us and id (lower case), or -1 for anything else. */
 int lg_cursor_decode_keyset(char kind, const char *cursor, int64_t *created_at_us,
                             char id[LG_UUID_STRLEN]);
+
+/* Kinds of the lists paged by (created_at, id) other than transactions. */
+#define LG_CURSOR_KIND_USER         'U'
+#define LG_CURSOR_KIND_TENANT       'N'
+#define LG_CURSOR_KIND_TENANT_AUDIT 'L'
+
+/* Writes the cursor of a row of the list kind (LG_CURSOR_KIND_*) whose sort key is
+ * (created_at, id). Returns 0, or -1 when id is not a UUID. */
+int lg_cursor_encode_row(char kind, int64_t created_at_us, const char *id, char *out,
+                         size_t out_size);
+
+/* Reads a cursor of the list kind. Returns 0 and fills *created_at_us and id, or -1 for anything
+ * else (another list's cursor included). */
+int lg_cursor_decode_row(char kind, const char *cursor, int64_t *created_at_us,
+                         char id[LG_UUID_STRLEN]);
 
 #endif

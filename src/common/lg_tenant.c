@@ -1,16 +1,21 @@
 #include "lg_tenant.h"
 
 #include "lg_db.h"
+#include "lg_log.h"
 
 #include <errno.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 
 #define CACHE_TTL_S 5
 #define MAX_POOLS 4096
+/* Key file reloads over a process's life: each reload's keyring stays allocated until the router
+ * is freed, as connections being opened may still use it. */
+#define MAX_KEY_RELOADS 64
 
 typedef struct {
     char key[LG_UUID_STRLEN]; /* tenant id, or "master" */
@@ -30,7 +35,13 @@ typedef struct {
 
 struct lg_router {
     char *master_dsn;
+    /* The keyring that opens tenant passwords: the caller's, or the latest reload of key_file
+     * (under lock). */
     const lg_keyring *kr;
+    char *key_file;
+    lg_keyring *reloaded[MAX_KEY_RELOADS];
+    size_t n_reloaded;
+    struct stat key_file_seen; /* the file as last read */
     int max_per_tenant;
     pthread_mutex_t lock;
     pool *pools[MAX_POOLS];
@@ -88,6 +99,9 @@ void lg_router_free(lg_router *r)
         pthread_cond_destroy(&r->pools[i]->freed);
         free(r->pools[i]);
     }
+    for (size_t i = 0; i < r->n_reloaded; i++)
+        lg_keyring_free(r->reloaded[i]);
+    free(r->key_file);
     free(r->cache);
     free(r->master_dsn);
     pthread_mutex_destroy(&r->lock);
@@ -217,16 +231,90 @@ void lg_router_invalidate(lg_router *r)
     pthread_mutex_unlock(&r->lock);
 }
 
-PGconn *lg_tenant_connect(const lg_keyring *kr, const lg_tenant *t, const char *sealed_password,
-                          const char *key_id, char *err, size_t err_size)
+int lg_router_set_key_file(lg_router *r, const char *path, char *err, size_t err_size)
 {
-    char *password = NULL;
+    char *copy = strdup(path);
+    if (copy == NULL) {
+        snprintf(err, err_size, "out of memory");
+        return -1;
+    }
+    pthread_mutex_lock(&r->lock);
+    free(r->key_file);
+    r->key_file = copy;
+    if (stat(path, &r->key_file_seen) != 0)
+        memset(&r->key_file_seen, 0, sizeof r->key_file_seen);
+    pthread_mutex_unlock(&r->lock);
+    return 0;
+}
+
+static int same_file_state(const struct stat *a, const struct stat *b)
+{
+    return a->st_ino == b->st_ino && a->st_size == b->st_size &&
+           a->st_mtim.tv_sec == b->st_mtim.tv_sec && a->st_mtim.tv_nsec == b->st_mtim.tv_nsec;
+}
+
+/*
+ * The keyring to open a password sealed under key_id. When the current one lacks that key (the
+ * key file was rotated after start-up), re-reads the key file under the lock - only when the
+ * file changed since it was last read (its inode, size and modification time), so a row naming
+ * a key that is nowhere costs a stat, not a reload - and adopts it if it starts with the same
+ * first key (the token and transaction-id subkeys depend on it). The keyring returned stays
+ * valid until lg_router_free.
+ */
+static const lg_keyring *keyring_for(lg_router *r, const char *key_id)
+{
+    const lg_keyring *kr;
+    struct stat now_seen;
+    char err[512];
+    lg_keyring *fresh;
+
+    pthread_mutex_lock(&r->lock);
+    kr = r->kr;
+    if (lg_keyring_has(kr, key_id) || r->key_file == NULL)
+        goto out;
+    if (stat(r->key_file, &now_seen) != 0 || same_file_state(&now_seen, &r->key_file_seen))
+        goto out;
+    /* Whatever comes of this read, the next one waits for the file to change again. */
+    r->key_file_seen = now_seen;
+    if (r->n_reloaded == MAX_KEY_RELOADS) {
+        lg_log_error("key %s is not loaded and the key file was already reloaded %d times; "
+                     "restart the process to load it", key_id, MAX_KEY_RELOADS);
+        goto out;
+    }
+    fresh = lg_keyring_load(r->key_file, err, sizeof err);
+    if (fresh == NULL) {
+        lg_log_error("reloading the key file for key %s: %s", key_id, err);
+        goto out;
+    }
+    if (!lg_keyring_same_first_key(fresh, kr)) {
+        lg_log_error("the key file %s no longer starts with the key this process started with; "
+                     "not reloading it (tokens and transaction ids depend on the first key)",
+                     r->key_file);
+        lg_keyring_free(fresh);
+        goto out;
+    }
+    r->reloaded[r->n_reloaded++] = fresh;
+    r->kr = kr = fresh;
+    lg_log_info("reloaded the key file: %zu key(s), active key %s", lg_keyring_count(fresh),
+                lg_keyring_active_id(fresh));
+out:
+    pthread_mutex_unlock(&r->lock);
+    return kr;
+}
+
+const lg_keyring *lg_router_keyring(lg_router *r)
+{
+    return keyring_for(r, NULL);
+}
+
+/* Connects with a clear password (wiped by the caller). */
+static PGconn *connect_tenant(const lg_tenant *t, const char *password, char *err,
+                              size_t err_size)
+{
     PGconn *conn;
     const char *keys[] = {"host", "port", "dbname", "user", "password", "application_name",
                           "connect_timeout", NULL};
     const char *values[8];
-    if (lg_secret_open(kr, key_id, t->id, sealed_password, &password, err, err_size) != 0)
-        return NULL;
     values[0] = t->db_host;
     values[1] = t->db_port;
     values[2] = t->db_name;
@@ -236,7 +324,6 @@ PGconn *lg_tenant_connect(const lg_keyring *kr, const lg_tenant *t, const char *
     values[6] = "5";
     values[7] = NULL;
     conn = PQconnectdbParams(keys, values, 0);
-    lg_secret_free(password);
     if (conn == NULL || PQstatus(conn) != CONNECTION_OK) {
         const char *m = conn != NULL ? PQerrorMessage(conn) : "out of memory";
         snprintf(err, err_size, "cannot connect to the database of tenant %s: %.*s", t->slug,
@@ -244,6 +331,42 @@ PGconn *lg_tenant_connect(const lg_keyring *kr, const lg_tenant *t, const char *
         PQfinish(conn);
         return NULL;
     }
+    return conn;
+}
+
+PGconn *lg_tenant_connect(const lg_keyring *kr, const lg_tenant *t, const char *sealed_password,
+                          const char *key_id, char *err, size_t err_size)
+{
+    char *password = NULL;
+    PGconn *conn;
+    if (lg_secret_open(kr, key_id, t->id, sealed_password, &password, err, err_size) != 0)
+        return NULL;
+    conn = connect_tenant(t, password, err, err_size);
+    lg_secret_free(password);
+    return conn;
+}
+
+/* A new connection to a routed tenant, through the router's keyring. A password that does not
+ * open makes the tenant unroutable until its row is repaired: said once per attempt, loudly,
+ * with what to check - never a crash, never the secret. */
+static PGconn *router_connect(lg_router *r, const cached_tenant *c, char *err, size_t err_size)
+{
+    const lg_keyring *kr = keyring_for(r, c->key_id);
+    char *password = NULL, why[256];
+    PGconn *conn;
+    if (lg_secret_open(kr, c->key_id, c->t.id, c->sealed_password, &password, why,
+                       sizeof why) != 0) {
+        lg_log_kv(LG_LOG_ERROR, (const char *[]){"tenant", c->t.slug, "tenant_id", c->t.id, NULL},
+                  "tenant %s is unroutable: its database password does not open (%s); check "
+                  "db_password and db_password_key_id of its row in the master database and the "
+                  "key file",
+                  c->t.slug, why);
+        snprintf(err, err_size, "tenant %s is unroutable: its database password does not open",
+                 c->t.slug);
+        return NULL;
+    }
+    conn = connect_tenant(&c->t, password, err, err_size);
+    lg_secret_free(password);
     return conn;
 }
 
@@ -327,9 +450,7 @@ static PGconn *acquire(lg_router *r, const char *key, int wait_ms, char *err, si
         int found = load_tenant(r, key, NULL, &c, err, err_size);
         if (found == 0)
             snprintf(err, err_size, "unknown tenant %s", key);
-        conn = found == 1 ? lg_tenant_connect(r->kr, &c.t, c.sealed_password, c.key_id, err,
-                                              err_size)
-                          : NULL;
+        conn = found == 1 ? router_connect(r, &c, err, err_size) : NULL;
         if (conn != NULL && r->on_connect != NULL &&
             r->on_connect(conn, r->on_connect_arg, err, err_size) != 0) {
             PQfinish(conn);

@@ -41,6 +41,16 @@ lg_router *lg_router_new(const char *master_dsn, const lg_keyring *kr, int max_p
                          char *err, size_t err_size);
 void lg_router_free(lg_router *r);
 
+/* Names the key file the router's keyring came from. When a tenant's password is sealed under a
+ * key the keyring lacks (`ledgerctl keys rotate` ran after start-up), the router re-reads the
+ * file - only when it changed since it was read, and adopts it only if it still starts with the
+ * same first key - so running processes adopt new keys without a restart. Returns 0 or -1 with err. */
+int lg_router_set_key_file(lg_router *r, const char *path, char *err, size_t err_size);
+
+/* The keyring in use, after re-reading the key file if it changed (see above): what seals a new
+ * tenant's password under the active key. Valid until lg_router_free. */
+const lg_keyring *lg_router_keyring(lg_router *r);
+
 /* Called on every new tenant-database connection before first use (e.g. to prepare
  * statements); a non-zero return closes the connection and fails the acquire with err. */
 typedef int (*lg_router_on_connect)(PGconn *conn, void *arg, char *err, size_t err_size);

@@ -69,7 +69,8 @@ int main(void)
     cfg.purge_interval_s = (int)purge_interval;
     kr = lg_keyring_load(key_file, err, sizeof err);
     if (kr == NULL ||
-        (cfg.router = lg_router_new(master_dsn, kr, (int)pool, err, sizeof err)) == NULL) {
+        (cfg.router = lg_router_new(master_dsn, kr, (int)pool, err, sizeof err)) == NULL ||
+        lg_router_set_key_file(cfg.router, key_file, err, sizeof err) != 0) {
         lg_log_error("start-up: %s", err);
         goto out;
     }

@@ -331,12 +331,3 @@ int cmd_migrate(int argc, char **argv)
     lg_keyring_free(kr);
     return run.counts[MIG_FAILED] > 0 ? CTL_FAIL : CTL_OK;
 }
-
-/* Exposed to cmd_tenant.c: migrates a newly created tenant database. */
-int ctl_migrate_tenant(PGconn *conn, const char *slug);
-int ctl_migrate_tenant(PGconn *conn, const char *slug)
-{
-    char label[96];
-    snprintf(label, sizeof label, "tenant %s", slug);
-    return migrate_conn(conn, "tenant", label);
-}

@@ -1,16 +1,18 @@
 /*
- * ledgerctl tenant: create (and provision), show, list.
+ * ledgerctl tenant: create (and provision), show, list, update, and the lifecycle.
  *
- * Provisioning a tenant: a row in the master (PENDING, password sealed), a role and a database of
- * its own on the chosen server (CONNECT revoked from PUBLIC, so no other tenant's role can even
- * open it), the tenant migrations run as that role, the bank's internal accounts, then ACTIVE.
- * Every step is written to tenant_audit_logs.
+ * Provisioning a tenant (src/common/lg_provision.c, which the API's system plane calls too): a
+ * row in the master (PENDING, password sealed), a role and a database of its own on the chosen
+ * server (CONNECT revoked from PUBLIC, so no other tenant's role can even open it), the tenant
+ * migrations run as that role, the bank's internal accounts, then ACTIVE. Every step is written
+ * to tenant_audit_logs.
  */
 #include "ctl.h"
 
 #include "lg_config.h"
 #include "lg_db.h"
 #include "lg_password.h"
+#include "lg_provision.h"
 #include "lg_validate.h"
 
 #include <jansson.h>
@@ -18,149 +20,44 @@
 #include <stdlib.h>
 #include <string.h>
 
-int ctl_migrate_tenant(PGconn *conn, const char *slug);
-
-/* The bank's general-ledger accounts, per currency. Assets and expenses grow on the debit side;
- * liabilities and income on the credit side. */
-static const struct {
-    const char *gl_code;
-    const char *name;
-    const char *normal_side;
-} internal_accounts[] = {
-    {"1000", "Cash", "DEBIT"},
-    {"2900", "Suspense", "CREDIT"},
-    {"4000", "Fee income", "CREDIT"},
-    {"5000", "Interest expense", "DEBIT"},
-};
-
-static int slug_ok(const char *s)
-{
-    size_t n = strlen(s);
-    if (n == 0 || n > 40 || s[0] == '-' || s[n - 1] == '-')
-        return 0;
-    for (size_t i = 0; i < n; i++)
-        if (!((s[i] >= 'a' && s[i] <= 'z') || (s[i] >= '0' && s[i] <= '9') || s[i] == '-'))
-            return 0;
-    return 1;
-}
-
-static int exec_params(PGconn *conn, const char *sql, int n, const char *const *params,
-                       const char *what)
+/* The superuser conninfo of --server NAME, from LEDGER_PG_SERVERS_FILE; NULL after an error.
+ * Free *servers with lg_pg_servers_free (the conninfo lives in it). */
+static const char *server_dsn(const char *name, lg_pg_servers **servers)
 {
     char err[512];
-    PGresult *res = lg_db_query(conn, sql, n, params, err, sizeof err);
-    if (res == NULL) {
-        ctl_error("%s: %s", what, err);
-        return -1;
+    const char *path = lg_config_require("LEDGER_PG_SERVERS_FILE", err, sizeof err);
+    const char *dsn;
+    if (path == NULL) {
+        ctl_error("--server needs LEDGER_PG_SERVERS_FILE (lines \"<name> <conninfo>\")");
+        return NULL;
     }
-    PQclear(res);
-    return 0;
-}
-
-/* Creates the bank's system user, the bank as a customer, and its internal accounts. */
-static int create_internal_accounts(PGconn *db, const char *tenant_name, const char *slug,
-                                    const char *currencies)
-{
-    char err[512], email[128];
-    char list[256];
-    char *save = NULL;
-    PGresult *res;
-    const char *user_id, *customer_id;
-    int rc = -1;
-
-    snprintf(email, sizeof email, "system@%s.internal", slug);
-    if (lg_db_exec(db, "BEGIN", err, sizeof err) != 0)
-        goto fail;
-    res = lg_db_query(db,
-                      "INSERT INTO users (email, password_hash, first_name, last_name, role) "
-                      "VALUES ($1, '!', 'System', $2, 'SUPER_ADMIN') RETURNING id",
-                      2, (const char *[]){email, tenant_name}, err, sizeof err);
-    if (res == NULL)
-        goto fail;
-    user_id = PQgetvalue(res, 0, 0);
-    {
-        PGresult *c = lg_db_query(db,
-                                  "INSERT INTO customers (user_id, customer_number, customer_type,"
-                                  " company_name, kyc_status, kyc_verified_at, kyc_verified_by) "
-                                  "VALUES ($1, 'CUST-00000', 'CORPORATE', $2, 'VERIFIED', now(),"
-                                  " 'provisioning') RETURNING id",
-                                  2, (const char *[]){user_id, tenant_name}, err, sizeof err);
-        if (c == NULL) {
-            PQclear(res);
-            goto fail;
-        }
-        customer_id = PQgetvalue(c, 0, 0);
-        snprintf(list, sizeof list, "%s", currencies);
-        for (char *cur = strtok_r(list, ",", &save); cur != NULL; cur = strtok_r(NULL, ",", &save)) {
-            for (size_t i = 0; i < sizeof internal_accounts / sizeof internal_accounts[0]; i++) {
-                char number[32];
-                PGresult *a;
-                snprintf(number, sizeof number, "GL-%s-%s", internal_accounts[i].gl_code, cur);
-                a = lg_db_query(db,
-                                "INSERT INTO accounts (account_number, account_type, customer_id,"
-                                " currency, gl_code, normal_side, created_by) VALUES "
-                                "($1, 'INTERNAL', $2, $3, $4, $5::entry_type, $6)",
-                                6,
-                                (const char *[]){number, customer_id, cur,
-                                                 internal_accounts[i].gl_code,
-                                                 internal_accounts[i].normal_side, user_id},
-                                err, sizeof err);
-                if (a == NULL) {
-                    PQclear(c);
-                    PQclear(res);
-                    goto fail;
-                }
-                PQclear(a);
-            }
-        }
-        PQclear(c);
+    *servers = lg_pg_servers_load(path, err, sizeof err);
+    if (*servers == NULL) {
+        ctl_error("%s", err);
+        return NULL;
     }
-    PQclear(res);
-    if (lg_db_exec(db, "COMMIT", err, sizeof err) != 0)
-        goto fail;
-    return 0;
-fail:
-    ctl_error("creating the internal accounts: %s", err);
-    lg_db_exec(db, "ROLLBACK", err, sizeof err);
-    return rc;
-}
-
-static int server_coordinates(const char *admin_dsn, char *host, size_t host_size, char *port,
-                              size_t port_size)
-{
-    PQconninfoOption *info = PQconninfoParse(admin_dsn, NULL);
-    if (info == NULL)
-        return -1;
-    snprintf(host, host_size, "127.0.0.1");
-    snprintf(port, port_size, "5432");
-    for (PQconninfoOption *o = info; o->keyword != NULL; o++) {
-        if (o->val == NULL)
-            continue;
-        if (strcmp(o->keyword, "host") == 0)
-            snprintf(host, host_size, "%s", o->val);
-        else if (strcmp(o->keyword, "port") == 0)
-            snprintf(port, port_size, "%s", o->val);
-    }
-    PQconninfoFree(info);
-    return 0;
+    dsn = lg_pg_servers_dsn(*servers, name);
+    if (dsn == NULL)
+        ctl_error("no server \"%s\" in %s", name, path);
+    return dsn;
 }
 
 static int tenant_create(int argc, char **argv)
 {
-    ctl_opt opts[] = {{"slug", NULL, 0},         {"name", NULL, 0},
-                      {"subdomain", NULL, 0},    {"currencies", NULL, 0},
-                      {"admin-dsn", NULL, 0},    {"admin-email", NULL, 0},
-                      {"admin-first-name", NULL, 0}, {"admin-last-name", NULL, 0},
-                      {NULL, NULL, 0}};
-    const char *slug, *name, *subdomain, *currencies, *admin_dsn;
-    char err[512], tenant_id[LG_UUID_STRLEN], db_name[64], password[40], host[256], port[8];
-    char list[256], *save = NULL;
+    ctl_opt opts[] = {{"slug", NULL, 0},          {"name", NULL, 0},
+                      {"subdomain", NULL, 0},     {"currencies", NULL, 0},
+                      {"admin-dsn", NULL, 0},     {"server", NULL, 0},
+                      {"admin-email", NULL, 0},   {"admin-first-name", NULL, 0},
+                      {"admin-last-name", NULL, 0}, {NULL, NULL, 0}};
+    const char *slug, *name, *subdomain, *currencies, *admin_dsn, *server;
+    char err[512], list[256], *save = NULL;
     char admin_password[LG_PASSWORD_MAX + 1] = "", admin_id[LG_UUID_STRLEN];
-    char *sealed = NULL;
-    const char *key_id = NULL;
-    PGconn *master = NULL, *admin = NULL, *db = NULL;
+    PGconn *master = NULL, *db = NULL;
     lg_keyring *kr = NULL;
+    lg_pg_servers *servers = NULL;
+    lg_provision_request req;
     lg_tenant t;
+    PQconninfoOption *info;
     int rc = CTL_FAIL;
 
     if (ctl_parse(argc, argv, opts) != 0)
@@ -170,19 +67,24 @@ static int tenant_create(int argc, char **argv)
     subdomain = ctl_get(opts, "subdomain");
     currencies = ctl_get(opts, "currencies");
     admin_dsn = ctl_get(opts, "admin-dsn");
+    server = ctl_get(opts, "server");
     if (currencies == NULL)
         currencies = "USD";
-    if (admin_dsn == NULL)
+    if (admin_dsn != NULL && server != NULL) {
+        ctl_error("give --admin-dsn or --server, not both");
+        return CTL_USAGE;
+    }
+    if (admin_dsn == NULL && server == NULL)
         admin_dsn = lg_config_str("LEDGER_ADMIN_DSN", NULL);
     if (slug == NULL || name == NULL) {
         ctl_error("tenant create needs --slug and --name");
         return CTL_USAGE;
     }
-    if (!slug_ok(slug)) {
+    if (!lg_provision_slug_valid(slug)) {
         ctl_error("--slug must be 1 to 40 of a-z, 0-9 and '-', not starting or ending with '-'");
         return CTL_USAGE;
     }
-    if (subdomain != NULL && !slug_ok(subdomain)) {
+    if (subdomain != NULL && !lg_provision_slug_valid(subdomain)) {
         ctl_error("--subdomain must be 1 to 40 of a-z, 0-9 and '-'");
         return CTL_USAGE;
     }
@@ -196,114 +98,61 @@ static int tenant_create(int argc, char **argv)
             ctl_error("--currencies: \"%s\" is not an ISO 4217 code", c);
             return CTL_USAGE;
         }
+    if (server != NULL && (admin_dsn = server_dsn(server, &servers)) == NULL) {
+        lg_pg_servers_free(servers);
+        return CTL_USAGE;
+    }
     if (admin_dsn == NULL) {
         ctl_error("give --admin-dsn or set LEDGER_ADMIN_DSN (a superuser of the server that will "
-                  "hold the tenant's database)");
+                  "hold the tenant's database), or --server NAME");
         return CTL_USAGE;
     }
-    if (server_coordinates(admin_dsn, host, sizeof host, port, sizeof port) != 0) {
-        ctl_error("--admin-dsn is not a valid libpq connection string");
-        return CTL_USAGE;
-    }
-
-    /* The first SUPER_ADMIN, checked before anything is created. */
     if (ctl_get(opts, "admin-email") != NULL && !ctl_email_valid(ctl_get(opts, "admin-email"))) {
         ctl_error("--admin-email must be an e-mail address");
+        lg_pg_servers_free(servers);
         return CTL_USAGE;
     }
+    /* The first SUPER_ADMIN's password is read (and checked) before anything is created. */
     if (ctl_get(opts, "admin-email") != NULL &&
         ctl_read_password("password of the first SUPER_ADMIN", admin_password,
-                          sizeof admin_password) != 0)
-        return CTL_FAIL;
+                          sizeof admin_password) != 0) {
+        lg_pg_servers_free(servers);
+        return CTL_USAGE;
+    }
+    info = PQconninfoParse(admin_dsn, NULL);
+    if (info == NULL) {
+        ctl_error("--admin-dsn is not a valid libpq connection string");
+        lg_pg_servers_free(servers);
+        return CTL_USAGE;
+    }
+    PQconninfoFree(info);
 
     master = ctl_master();
     kr = ctl_keyring();
     if (master == NULL || kr == NULL)
         goto out;
-    {
-        PGresult *res = lg_db_query(master, "SELECT 1 FROM tenants WHERE slug = $1", 1,
-                                    (const char *[]){slug}, err, sizeof err);
-        int exists = res == NULL || PQntuples(res) > 0;
-        PQclear(res);
-        if (exists) {
-            ctl_error(res == NULL ? "reading tenants: %s" : "a tenant with slug \"%s\" exists",
-                      res == NULL ? err : slug);
-            goto out;
-        }
-    }
-    admin = lg_db_connect(admin_dsn, err, sizeof err);
-    if (admin == NULL) {
-        ctl_error("admin connection: %s", err);
-        goto out;
-    }
-
-    lg_uuid_random(tenant_id);
-    snprintf(db_name, sizeof db_name, "tenant_%s", slug);
-    for (char *p = db_name; *p != '\0'; p++)
-        if (*p == '-')
-            *p = '_';
-    lg_random_password(password, sizeof password, 32);
-    if (lg_secret_seal(kr, tenant_id, password, &sealed, &key_id, err, sizeof err) != 0) {
+    memset(&req, 0, sizeof req);
+    req.slug = slug;
+    req.name = name;
+    req.subdomain = subdomain;
+    req.currencies = currencies;
+    req.admin_dsn = admin_dsn;
+    req.sql_dir = lg_config_str("LEDGER_SQL_DIR", LEDGER_SQL_DIR);
+    req.performed_by = ctl_operator();
+    req.progress = stderr;
+    if (lg_provision_tenant(master, kr, &req, &t, err, sizeof err) != LG_PROVISION_OK) {
         ctl_error("%s", err);
         goto out;
     }
-    if (exec_params(master,
-                    "INSERT INTO tenants (id, name, slug, subdomain, db_host, db_port, db_name,"
-                    " db_user, db_password, db_password_key_id, settings, created_by) VALUES "
-                    "($1, $2, $3, $4, $5, $6::int, $7, $7, $8, $9,"
-                    " jsonb_build_object('currencies', string_to_array($10, ',')), $11)",
-                    11,
-                    (const char *[]){tenant_id, name, slug, subdomain, host, port, db_name, sealed,
-                                     key_id, currencies, ctl_operator()},
-                    "recording the tenant") != 0 ||
-        ctl_tenant_audit(master, tenant_id, "CREATED", NULL) != 0)
-        goto out;
-
-    /* The role and the database. Identifiers are quoted; the password goes in as a literal. */
-    {
-        char *ident = lg_db_quote_ident(admin, db_name);
-        char *lit = PQescapeLiteral(admin, password, strlen(password));
-        char sql[1024];
-        int ok;
-        snprintf(sql, sizeof sql, "CREATE ROLE %s LOGIN PASSWORD %s", ident, lit);
-        ok = lg_db_exec(admin, sql, err, sizeof err) == 0;
-        if (ok) {
-            snprintf(sql, sizeof sql, "CREATE DATABASE %s OWNER %s", ident, ident);
-            ok = lg_db_exec(admin, sql, err, sizeof err) == 0;
-        }
-        if (ok) {
-            snprintf(sql, sizeof sql,
-                     "REVOKE ALL ON DATABASE %s FROM PUBLIC; GRANT CONNECT ON DATABASE %s TO %s",
-                     ident, ident, ident);
-            ok = lg_db_exec(admin, sql, err, sizeof err) == 0;
-        }
-        PQfreemem(ident);
-        PQfreemem(lit);
-        explicit_bzero(sql, sizeof sql);
-        if (!ok) {
-            ctl_error("creating the tenant's database: %s", err);
-            goto out;
-        }
-    }
-    explicit_bzero(password, sizeof password);
-
-    db = ctl_tenant_db(master, kr, slug, &t);
-    if (db == NULL)
-        goto out;
-    /* The tenant database's public schema belongs to its own role only. */
-    if (lg_db_exec(db, "REVOKE ALL ON SCHEMA public FROM PUBLIC", err, sizeof err) != 0) {
-        ctl_error("%s", err);
-        goto out;
-    }
-    fprintf(stderr, "migrating:\n");
-    if (ctl_migrate_tenant(db, slug) != 0 ||
-        create_internal_accounts(db, name, slug, currencies) != 0)
-        goto out;
+    if (err[0] != '\0')
+        ctl_error("warning: %s", err);
     if (ctl_get(opts, "admin-email") != NULL) {
         json_t *m;
         char *meta;
         int failed;
-        if (ctl_user_create(db, ctl_get(opts, "admin-email"),
+        db = ctl_tenant_db(master, kr, slug, &t);
+        if (db == NULL ||
+            ctl_user_create(db, ctl_get(opts, "admin-email"),
                             ctl_get(opts, "admin-first-name") != NULL
                                 ? ctl_get(opts, "admin-first-name")
                                 : "Bank",
@@ -316,29 +165,21 @@ static int tenant_create(int argc, char **argv)
                       ctl_get(opts, "admin-email"), "role", "SUPER_ADMIN");
         meta = json_dumps(m, JSON_COMPACT | JSON_SORT_KEYS);
         json_decref(m);
-        failed = ctl_tenant_audit(master, tenant_id, "ADMIN_USER_CREATED", meta) != 0;
+        failed = ctl_tenant_audit(master, t.id, "ADMIN_USER_CREATED", meta) != 0;
         free(meta);
         if (failed)
             goto out;
     }
-    if (ctl_tenant_audit(master, tenant_id, "PROVISIONED",
-                         "{\"migrations\": \"applied\", \"internalAccounts\": \"created\"}") != 0 ||
-        exec_params(master, "UPDATE tenants SET status = 'ACTIVE' WHERE id = $1", 1,
-                    (const char *[]){tenant_id}, "activating the tenant") != 0 ||
-        ctl_tenant_audit(master, tenant_id, "ACTIVATED", NULL) != 0)
-        goto out;
-    fprintf(stderr, "tenant %s (%s) is ACTIVE, database %s on %s:%s\n", slug, name, db_name, host,
-            port);
-    printf("%s\n", tenant_id);
+    fprintf(stderr, "tenant %s (%s) is ACTIVE, database %s on %s:%s\n", slug, name, t.db_name,
+            t.db_host, t.db_port);
+    printf("%s\n", t.id);
     rc = CTL_OK;
 out:
-    explicit_bzero(password, sizeof password);
     explicit_bzero(admin_password, sizeof admin_password);
-    free(sealed);
     PQfinish(db);
-    PQfinish(admin);
     PQfinish(master);
     lg_keyring_free(kr);
+    lg_pg_servers_free(servers);
     return rc;
 }
 
@@ -441,8 +282,102 @@ static int tenant_set_status(int argc, char **argv, const char *status, const ch
     return rc;
 }
 
+/* Reads a whole number option; -1 when absent. Returns 0, or -1 after an error message. */
+static int long_opt(const ctl_opt *opts, const char *name, long max, long *out)
+{
+    const char *v = ctl_get(opts, name);
+    char *end = NULL;
+    *out = -1;
+    if (v == NULL)
+        return 0;
+    *out = strtol(v, &end, 10);
+    if (v[0] == '\0' || strspn(v, "0123456789") != strlen(v) || *end != '\0' || *out > max) {
+        ctl_error("--%s must be a whole number from 0 to %ld", name, max);
+        return -1;
+    }
+    return 0;
+}
+
+/* update: limits, tier and name, written to the audit log with their before and after. The API
+ * and the worker see the change within their routing cache's 5 seconds. */
+static int tenant_update(int argc, char **argv)
+{
+    ctl_opt opts[] = {{"slug", NULL, 0},         {"max-users", NULL, 0}, {"max-accounts", NULL, 0},
+                      {"tier", NULL, 0},         {"name", NULL, 0},      {NULL, NULL, 0}};
+    char err[512];
+    const char *slug;
+    lg_tenant_change c;
+    json_t *changes = NULL;
+    PGconn *master;
+    PGresult *res;
+    lg_provision_status st;
+    int rc = CTL_FAIL;
+
+    lg_tenant_change_init(&c);
+    if (ctl_parse(argc, argv, opts) != 0 || (slug = ctl_get(opts, "slug")) == NULL) {
+        ctl_error("usage: ledgerctl tenant update --slug S [--max-users N] [--max-accounts N] "
+                  "[--tier T] [--name N]");
+        return CTL_USAGE;
+    }
+    if (long_opt(opts, "max-users", LG_MAX_USERS_LIMIT, &c.max_users) != 0 ||
+        long_opt(opts, "max-accounts", LG_MAX_ACCOUNTS_LIMIT, &c.max_accounts) != 0)
+        return CTL_USAGE;
+    c.subscription_tier = ctl_get(opts, "tier");
+    c.name = ctl_get(opts, "name");
+    if (c.subscription_tier != NULL && !lg_provision_tier_valid(c.subscription_tier)) {
+        ctl_error("--tier must be 1 to %d of a-z, 0-9, '-' and '_'", LG_TIER_MAX);
+        return CTL_USAGE;
+    }
+    if (c.name != NULL && !lg_provision_name_valid(c.name)) {
+        ctl_error("--name must be 1 to %d characters", LG_TENANT_NAME_MAX);
+        return CTL_USAGE;
+    }
+    master = ctl_master();
+    if (master == NULL)
+        return CTL_FAIL;
+    res = lg_db_query(master, "SELECT id FROM tenants WHERE slug = $1", 1,
+                      (const char *[]){slug}, err, sizeof err);
+    if (res == NULL) {
+        ctl_error("%s", err);
+        goto out;
+    }
+    if (PQntuples(res) == 0) {
+        ctl_error("no tenant with slug \"%s\"", slug);
+        PQclear(res);
+        goto out;
+    }
+    st = lg_provision_update(master, PQgetvalue(res, 0, 0), &c, ctl_operator(), NULL, &changes,
+                             err, sizeof err);
+    PQclear(res);
+    if (st != LG_PROVISION_OK) {
+        ctl_error("%s", err);
+        goto out;
+    }
+    if (json_object_size(changes) == 0) {
+        fprintf(stderr, "tenant %s: nothing to change\n", slug);
+    } else {
+        const char *field;
+        json_t *change;
+        json_object_foreach(changes, field, change)
+        {
+            char *before = json_dumps(json_object_get(change, "before"), JSON_ENCODE_ANY);
+            char *after = json_dumps(json_object_get(change, "after"), JSON_ENCODE_ANY);
+            fprintf(stderr, "tenant %s: %s %s -> %s\n", slug, field, before, after);
+            free(before);
+            free(after);
+        }
+    }
+    rc = CTL_OK;
+out:
+    json_decref(changes);
+    PQfinish(master);
+    return rc;
+}
+
 int cmd_tenant(int argc, char **argv)
 {
+    if (argc >= 1 && strcmp(argv[0], "update") == 0)
+        return tenant_update(argc - 1, argv + 1);
     if (argc >= 1 && strcmp(argv[0], "suspend") == 0)
         return tenant_set_status(argc - 1, argv + 1, "SUSPENDED", "SUSPENDED");
     if (argc >= 1 && strcmp(argv[0], "activate") == 0)
@@ -455,6 +390,6 @@ int cmd_tenant(int argc, char **argv)
         return tenant_show(argc - 1, argv + 1);
     if (argc >= 1 && strcmp(argv[0], "list") == 0)
         return tenant_list();
-    ctl_error("usage: ledgerctl tenant create|show|list|suspend|activate|deactivate ...");
+    ctl_error("usage: ledgerctl tenant create|show|list|update|suspend|activate|deactivate ...");
     return CTL_USAGE;
 }

@@ -19,11 +19,14 @@ static const char usage[] =
     "  init                             create the master database and migrate it\n"
     "  migrate                          migrate the master and every ACTIVE tenant\n"
     "  tenant create --slug S --name N [--subdomain D] [--currencies USD,EUR]\n"
-    "                [--admin-dsn DSN]  create, provision and activate a tenant\n"
+    "                [--admin-dsn DSN | --server NAME]\n"
     "                [--admin-email E [--admin-first-name F] [--admin-last-name L]]\n"
-    "                                   with its first SUPER_ADMIN (password on stdin)\n"
+    "                                   create, provision and activate a tenant, with its first\n"
+    "                                   SUPER_ADMIN when --admin-email is given (password on stdin)\n"
     "  tenant show --slug S             print a tenant (exit 1 when unknown)\n"
     "  tenant list                      list tenants\n"
+    "  tenant update --slug S [--max-users N] [--max-accounts N] [--tier T] [--name N]\n"
+    "                                   change a tenant's limits, tier or name (audited)\n"
     "  tenant suspend|activate|deactivate --slug S [--reason TEXT]\n"
     "                                   change a tenant's status (audited)\n"
     "  admin create --email E --first-name F --last-name L [--role ADMIN]\n"
@@ -43,6 +46,7 @@ static const char usage[] =
     "\n"
     "Environment: LEDGER_MASTER_DSN (libpq conninfo of the master database),\n"
     "LEDGER_ADMIN_DSN (a superuser on the server that gets new databases),\n"
+    "LEDGER_PG_SERVERS_FILE (lines \"<name> <superuser conninfo>\", for --server),\n"
     "LEDGER_MASTER_KEY_FILE (the master key file).\n";
 
 void ctl_error(const char *fmt, ...)

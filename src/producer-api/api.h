@@ -9,6 +9,7 @@
 
 #include "lg_crypto.h"
 #include "lg_problem.h"
+#include "lg_provision.h"
 #include "lg_tenant.h"
 
 #include <jansson.h>
@@ -32,6 +33,10 @@ typedef struct {
     volatile int producer_fatal; /* set by the error callback, cleared by the swap */
     volatile int poll_stop;
     pthread_t poller;
+    /* The PostgreSQL servers new tenants may be placed on (LEDGER_PG_SERVERS_FILE; NULL when
+     * not configured) and the migrations folder (LEDGER_SQL_DIR). */
+    lg_pg_servers *pg_servers;
+    const char *sql_dir;
 } api_server;
 
 /* Creates the producer and starts the thread that serves its delivery reports (and replaces it
@@ -128,6 +133,9 @@ extern const api_route_def api_routes_apikeys[]; /* api_apikeys.c: API keys */
 /* The roles of the route-table route that r's method and path match; 0 when none does (also
  * for the paths that api_routes.c routes itself). */
 unsigned api_route_roles(api_request *r);
+/* The route tables of the modules, listed in api_dispatch.c. */
+extern const api_route_def api_routes_users[];  /* api_users.c: the tenant's users */
+extern const api_route_def api_routes_system[]; /* api_system.c: the system plane (tenants) */
 
 /*
  * Writes an AuditLog row for a mutation in the caller's tenant database, on conn (inside the

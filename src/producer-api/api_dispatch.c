@@ -17,6 +17,8 @@
 static const api_route_def *const route_tables[] = {
     api_routes_auth,
     api_routes_apikeys,
+    api_routes_users,
+    api_routes_system,
     NULL,
 };
 

@@ -18,7 +18,7 @@ struct MHD_Daemon *api_daemon_start(api_server *server, const char *host, unsign
 int main(void)
 {
     char err[512], host[64];
-    const char *listen, *colon, *brokers, *master_dsn, *key_file;
+    const char *listen, *colon, *brokers, *master_dsn, *key_file, *servers_file;
     long port, threads, pool_size, db_wait;
     api_server server;
     struct MHD_Daemon *daemon = NULL;
@@ -60,10 +60,18 @@ int main(void)
     }
     snprintf(host, sizeof host, "%.*s", (int)(colon - listen), listen);
     server.db_wait_ms = (int)db_wait;
+    server.sql_dir = lg_config_str("LEDGER_SQL_DIR", LEDGER_SQL_DIR);
+    servers_file = lg_config_str("LEDGER_PG_SERVERS_FILE", NULL);
+    if (servers_file != NULL &&
+        (server.pg_servers = lg_pg_servers_load(servers_file, err, sizeof err)) == NULL) {
+        lg_log_error("configuration: LEDGER_PG_SERVERS_FILE: %s", err);
+        goto out;
+    }
     server.keyring = lg_keyring_load(key_file, err, sizeof err);
     if (server.keyring == NULL ||
         (server.router = lg_router_new(master_dsn, server.keyring, (int)pool_size, err,
                                        sizeof err)) == NULL ||
+        lg_router_set_key_file(server.router, key_file, err, sizeof err) != 0 ||
         api_kafka_start(&server, brokers, err, sizeof err) != 0) {
         lg_log_error("start-up: %s", err);
         goto out;
@@ -74,7 +82,8 @@ int main(void)
         lg_log_error("start-up: %s", err);
         goto out;
     }
-    lg_log_info("producer-api listening on %s, Kafka %s", listen, brokers);
+    lg_log_info("producer-api listening on %s, Kafka %s, %zu PostgreSQL server(s) for new tenants",
+                listen, brokers, lg_pg_servers_count(server.pg_servers));
     sigwait(&stop_signals, &sig);
 
     /* Stop taking connections, let Kafka answer what is in flight, then stop. */
@@ -87,6 +96,7 @@ out:
     api_kafka_stop(&server, 0);
     lg_router_free(server.router);
     lg_keyring_free(server.keyring);
+    lg_pg_servers_free(server.pg_servers);
     lg_avro_shutdown();
     lg_log_info("producer-api stopped");
     return rc;
