@@ -49,24 +49,26 @@ static int decode(const char *cursor, unsigned char *bin, size_t want, char kind
     return bin_len == want && bin[0] == (unsigned char)kind ? 0 : -1;
 }
 
-int lg_cursor_encode_txn(int64_t created_at_us, const char *id, char *out, size_t out_size)
+int lg_cursor_encode_row(char kind, int64_t created_at_us, const char *id, char *out,
+                         size_t out_size)
 {
     unsigned char bin[TXN_LEN];
     size_t id_len = 0;
-    if (!lg_uuid_valid(id))
+    if (kind == KIND_ENTRY || !lg_uuid_valid(id))
         return -1;
-    bin[0] = KIND_TXN;
+    bin[0] = (unsigned char)kind;
     put_i64(bin + 1, created_at_us);
     if (sodium_hex2bin(bin + 9, 16, id, 36, "-", &id_len, NULL) != 0 || id_len != 16)
         return -1;
     return encode(bin, sizeof bin, out, out_size);
 }
 
-int lg_cursor_decode_txn(const char *cursor, int64_t *created_at_us, char id[LG_UUID_STRLEN])
+int lg_cursor_decode_row(const char *cursor, char kind, int64_t *created_at_us,
+                         char id[LG_UUID_STRLEN])
 {
     unsigned char bin[TXN_LEN];
     char hex[33];
-    if (decode(cursor, bin, sizeof bin, KIND_TXN) != 0)
+    if (kind == KIND_ENTRY || decode(cursor, bin, sizeof bin, kind) != 0)
         return -1;
     sodium_bin2hex(hex, sizeof hex, bin + 9, 16);
     memcpy(id, hex, 8);
@@ -81,6 +83,16 @@ int lg_cursor_decode_txn(const char *cursor, int64_t *created_at_us, char id[LG_
     id[36] = '\0';
     *created_at_us = get_i64(bin + 1);
     return 0;
+}
+
+int lg_cursor_encode_txn(int64_t created_at_us, const char *id, char *out, size_t out_size)
+{
+    return lg_cursor_encode_row(KIND_TXN, created_at_us, id, out, out_size);
+}
+
+int lg_cursor_decode_txn(const char *cursor, int64_t *created_at_us, char id[LG_UUID_STRLEN])
+{
+    return lg_cursor_decode_row(cursor, KIND_TXN, created_at_us, id);
 }
 
 int lg_cursor_encode_entry(int64_t entry_seq, char *out, size_t out_size)

@@ -6,6 +6,8 @@
  *   transactions    'T' | created_at, int64 microseconds since the epoch, big-endian | id, 16 bytes
  *                   (25 bytes, 34 characters)
  *   ledger entries  'E' | entry_seq, int64 big-endian (9 bytes, 12 characters)
+ *   customers       'C' | created_at | id, as transactions
+ *   accounts        'A' | created_at | id, as transactions
  *
  * The kind byte keeps a cursor of one list from being read as another's. A cursor is not secret
  * and not signed: all it can do is start a page of the caller's own data at another point.
@@ -28,6 +30,20 @@ int lg_cursor_encode_txn(int64_t created_at_us, const char *id, char *out, size_
 /* Reads a transaction cursor. Returns 0 and fills *created_at_us and id (lower case), or -1
  * for anything else: bad base64url, wrong length, another list's cursor. */
 int lg_cursor_decode_txn(const char *cursor, int64_t *created_at_us, char id[LG_UUID_STRLEN]);
+
+/* Kinds of the lists ordered by (created_at DESC, id DESC) besides transactions. */
+#define LG_CURSOR_CUSTOMERS 'C'
+#define LG_CURSOR_ACCOUNTS  'A'
+
+/* Writes the cursor of a row of the list kind (LG_CURSOR_*) as lg_cursor_encode_txn does.
+ * Returns 0, or -1 when id is not a UUID. */
+int lg_cursor_encode_row(char kind, int64_t created_at_us, const char *id, char *out,
+                         size_t out_size);
+
+/* Reads a cursor of the list kind. Returns 0 and fills *created_at_us and id, or -1 for
+ * anything else, another list's cursor included. */
+int lg_cursor_decode_row(const char *cursor, char kind, int64_t *created_at_us,
+                         char id[LG_UUID_STRLEN]);
 
 /* Writes the cursor of a ledger entry into out[LG_CURSOR_STRLEN]. Returns 0. */
 int lg_cursor_encode_entry(int64_t entry_seq, char *out, size_t out_size);

@@ -122,6 +122,29 @@ START_TEST(cursor_decode_refuses_non_canonical_trailing_bits)
 }
 END_TEST
 
+START_TEST(cursor_row_round_trips_and_keeps_lists_apart)
+{
+    char c[LG_CURSOR_STRLEN], a[LG_CURSOR_STRLEN], t[LG_CURSOR_STRLEN], id[LG_UUID_STRLEN];
+    int64_t v = 0;
+    ck_assert_int_eq(lg_cursor_encode_row(LG_CURSOR_CUSTOMERS, 77, id_a, c, sizeof c), 0);
+    ck_assert_int_eq(lg_cursor_encode_row(LG_CURSOR_ACCOUNTS, 77, id_a, a, sizeof a), 0);
+    ck_assert_int_eq(lg_cursor_encode_txn(77, id_a, t, sizeof t), 0);
+    ck_assert_int_eq(lg_cursor_decode_row(c, LG_CURSOR_CUSTOMERS, &v, id), 0);
+    ck_assert_int_eq(v, 77);
+    ck_assert_str_eq(id, id_a);
+    /* The same key in three lists gives three cursors, each refused by the other lists. */
+    ck_assert_str_ne(c, a);
+    ck_assert_str_ne(c, t);
+    ck_assert_int_eq(lg_cursor_decode_row(c, LG_CURSOR_ACCOUNTS, &v, id), -1);
+    ck_assert_int_eq(lg_cursor_decode_row(a, LG_CURSOR_CUSTOMERS, &v, id), -1);
+    ck_assert_int_eq(lg_cursor_decode_row(t, LG_CURSOR_CUSTOMERS, &v, id), -1);
+    ck_assert_int_eq(lg_cursor_decode_txn(c, &v, id), -1);
+    ck_assert_int_eq(lg_cursor_decode_entry(c, &v), -1);
+    /* The entry kind is not a row kind. */
+    ck_assert_int_eq(lg_cursor_encode_row('E', 77, id_a, c, sizeof c), -1);
+}
+END_TEST
+
 static Suite *cursor_suite(void)
 {
     Suite *s = suite_create("cursor");
@@ -135,6 +158,7 @@ static Suite *cursor_suite(void)
     tcase_add_test(tc, cursor_decode_refuses_another_lists_cursor);
     tcase_add_test(tc, cursor_decode_refuses_damaged_text);
     tcase_add_test(tc, cursor_decode_refuses_non_canonical_trailing_bits);
+    tcase_add_test(tc, cursor_row_round_trips_and_keeps_lists_apart);
     suite_add_tcase(s, tc);
     return s;
 }
