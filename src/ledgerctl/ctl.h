@@ -50,5 +50,6 @@ int cmd_apikey(int argc, char **argv);
 int cmd_customer(int argc, char **argv);
 int cmd_account(int argc, char **argv);
 int cmd_verify(int argc, char **argv);
+int cmd_kyc(int argc, char **argv);
 
 #endif
