@@ -15,6 +15,8 @@
 #include <string.h>
 
 static const api_route_def *const route_tables[] = {
+    api_routes_customers,
+    api_routes_accounts,
     NULL,
 };
 

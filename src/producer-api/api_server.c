@@ -123,7 +123,8 @@ static enum MHD_Result queue_answer(api_request *r)
     if (r->content_type != NULL)
         MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, r->content_type);
     MHD_add_response_header(resp, "X-Request-Id", r->request_id);
-    if (r->location[0] != '\0' && r->status == MHD_HTTP_ACCEPTED)
+    if (r->location[0] != '\0' &&
+        (r->status == MHD_HTTP_ACCEPTED || r->status == MHD_HTTP_CREATED))
         MHD_add_response_header(resp, MHD_HTTP_HEADER_LOCATION, r->location);
     if (r->retry_after > 0) {
         char s[16];
