@@ -61,8 +61,8 @@ static const char kyc_expire_sql[] =
 long lg_kyc_expire(PGconn *conn, const char *source, const char *request_id, char *err,
                    size_t err_size)
 {
-    PGresult *res = lg_db_query(conn, kyc_expire_sql, 2, (const char *[]){source, request_id},
-                                err, err_size);
+    PGresult *res =
+        lg_db_query(conn, kyc_expire_sql, 2, (const char *[]){source, request_id}, err, err_size);
     long n;
     if (res == NULL)
         return -1;

@@ -43,26 +43,26 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define P_NOT_FOUND       "/problems/not-found"
-#define P_INVALID_FIELD   "/problems/invalid-field"
-#define P_MISSING_FIELD   "/problems/missing-field"
-#define P_INVALID_AMOUNT  "/problems/invalid-amount"
-#define P_INVALID_CURR    "/problems/invalid-currency"
-#define P_FORBIDDEN       "/problems/forbidden"
-#define P_UNKNOWN_CUST    "/problems/unknown-customer"
+#define P_NOT_FOUND        "/problems/not-found"
+#define P_INVALID_FIELD    "/problems/invalid-field"
+#define P_MISSING_FIELD    "/problems/missing-field"
+#define P_INVALID_AMOUNT   "/problems/invalid-amount"
+#define P_INVALID_CURR     "/problems/invalid-currency"
+#define P_FORBIDDEN        "/problems/forbidden"
+#define P_UNKNOWN_CUST     "/problems/unknown-customer"
 #define P_KYC_NOT_VERIFIED "/problems/kyc-not-verified"
-#define P_LIMIT_REACHED   "/problems/limit-reached"
-#define P_ACCOUNT_STATUS  "/problems/invalid-account-status"
-#define P_ACCOUNT_FROZEN  "/problems/account-frozen"
-#define P_BALANCE         "/problems/balance-not-zero"
-#define P_INVALID_PARAM   "/problems/invalid-parameter"
-#define P_INVALID_CURSOR  "/problems/invalid-cursor"
-#define P_INTERNAL        "/problems/internal"
+#define P_LIMIT_REACHED    "/problems/limit-reached"
+#define P_ACCOUNT_STATUS   "/problems/invalid-account-status"
+#define P_ACCOUNT_FROZEN   "/problems/account-frozen"
+#define P_BALANCE          "/problems/balance-not-zero"
+#define P_INVALID_PARAM    "/problems/invalid-parameter"
+#define P_INVALID_CURSOR   "/problems/invalid-cursor"
+#define P_INTERNAL         "/problems/internal"
 
-#define REASON_MAX        500
-#define RATE_MAX_MINOR    10000 /* 100.00 % */
+#define REASON_MAX     500
+#define RATE_MAX_MINOR 10000 /* 100.00 % */
 /* The advisory lock that serialises account opening within a tenant database. */
-#define OPEN_LOCK_KEY     "7640241661"
+#define OPEN_LOCK_KEY "7640241661"
 
 /* clang-format off */
 #define ACCOUNT_COLUMNS                                                                            \
@@ -104,9 +104,9 @@ static const char *const account_statuses[] = {"ACTIVE", "INACTIVE", "FROZEN", "
 
 /* Shown by the resource, never set by a request body. */
 static const char *const account_read_only[] = {
-    "id",        "accountNumber", "customerNumber", "balance",   "availableBalance",
-    "status",    "createdAt",     "createdBy",      "updatedAt", "closedAt",
-    "accountType", "currency",    "customerId",     NULL};
+    "id",          "accountNumber", "customerNumber", "balance",   "availableBalance",
+    "status",      "createdAt",     "createdBy",      "updatedAt", "closedAt",
+    "accountType", "currency",      "customerId",     NULL};
 
 /* A row of ACCOUNT_COLUMNS as the API shows an account. New reference. */
 static json_t *account_json(const PGresult *res, int row)
@@ -272,9 +272,9 @@ static int read_rate(api_request *r, json_t *body, int64_t *minor, char out[LG_M
 /* POST /v1/accounts */
 static void open_account(api_request *r, const api_caller *caller, const char *const *params)
 {
-    static const char *const allowed[] = {"customerId",     "accountType",  "currency",
-                                          "minimumBalance", "overdraftLimit", "interestRate",
-                                          NULL};
+    static const char *const allowed[] = {
+        "customerId",     "accountType",  "currency", "minimumBalance",
+        "overdraftLimit", "interestRate", NULL};
     const char *customer_id = NULL, *type = NULL, *currency = NULL;
     char minimum[LG_MONEY_STRLEN] = "0.00", overdraft[LG_MONEY_STRLEN] = "0.00";
     char rate[LG_MONEY_STRLEN], number[LG_ACCOUNT_NUMBER_LEN + 1], id[LG_UUID_STRLEN];
@@ -614,14 +614,13 @@ static void change_status(api_request *r, const api_caller *caller, const char *
         }
         if (strcmp(status, "CLOSED") == 0) {
             api_mgmt_db_close(&x);
-            api_mgmt_problem(r, 409, P_ACCOUNT_STATUS, "Account status does not allow this",
-                             NULL, "the account is already CLOSED");
+            api_mgmt_problem(r, 409, P_ACCOUNT_STATUS, "Account status does not allow this", NULL,
+                             "the account is already CLOSED");
             goto out;
         }
-        if (lg_money_parse_signed(PQgetvalue(row, 0, AC_BALANCE), &balance, err, sizeof err) !=
+        if (lg_money_parse_signed(PQgetvalue(row, 0, AC_BALANCE), &balance, err, sizeof err) != 0 ||
+            lg_money_parse_signed(PQgetvalue(row, 0, AC_AVAILABLE), &available, err, sizeof err) !=
                 0 ||
-            lg_money_parse_signed(PQgetvalue(row, 0, AC_AVAILABLE), &available, err,
-                                  sizeof err) != 0 ||
             balance != 0 || available != 0) {
             api_mgmt_db_close(&x);
             api_mgmt_problem(r, 409, P_BALANCE, "Balance not zero", NULL,
@@ -676,8 +675,7 @@ static void close_account(api_request *r, const api_caller *caller, const char *
 /* PATCH /v1/accounts/{number}: minimumBalance, overdraftLimit, interestRate (null clears). */
 static void patch_account(api_request *r, const api_caller *caller, const char *const *params)
 {
-    static const char *const allowed[] = {"minimumBalance", "overdraftLimit", "interestRate",
-                                          NULL};
+    static const char *const allowed[] = {"minimumBalance", "overdraftLimit", "interestRate", NULL};
     const char *number = params[0];
     char minimum[LG_MONEY_STRLEN], overdraft[LG_MONEY_STRLEN], rate[LG_MONEY_STRLEN];
     char id[LG_UUID_STRLEN];
@@ -691,9 +689,8 @@ static void patch_account(api_request *r, const api_caller *caller, const char *
     if (row == NULL)
         return;
     has_minimum = read_amount(r, body, "minimumBalance", &minimum_minor, minimum);
-    has_overdraft = has_minimum < 0 ? -1
-                                    : read_amount(r, body, "overdraftLimit", &overdraft_minor,
-                                                  overdraft);
+    has_overdraft =
+        has_minimum < 0 ? -1 : read_amount(r, body, "overdraftLimit", &overdraft_minor, overdraft);
     has_rate = has_overdraft < 0 ? -1 : read_rate(r, body, &rate_minor, rate);
     if (has_minimum < 0 || has_overdraft < 0 || has_rate < 0) {
         api_mgmt_db_close(&x);
@@ -732,8 +729,7 @@ static void patch_account(api_request *r, const api_caller *caller, const char *
         7,
         (const char *[]){id, has_minimum ? "true" : "false", has_minimum ? minimum : NULL,
                          has_overdraft ? "true" : "false", has_overdraft ? overdraft : NULL,
-                         has_rate ? "true" : "false",
-                         has_rate && rate[0] != '\0' ? rate : NULL});
+                         has_rate ? "true" : "false", has_rate && rate[0] != '\0' ? rate : NULL});
     if (res == NULL)
         goto out;
     PQclear(res);

@@ -43,18 +43,18 @@
 #include <string.h>
 #include <time.h>
 
-#define P_NOT_FOUND       "/problems/not-found"
-#define P_INVALID_FIELD   "/problems/invalid-field"
-#define P_MISSING_FIELD   "/problems/missing-field"
-#define P_FORBIDDEN       "/problems/forbidden"
-#define P_EMAIL_TAKEN     "/problems/email-taken"
-#define P_KYC_TRANSITION  "/problems/invalid-kyc-transition"
-#define P_KYC_INCOMPLETE  "/problems/kyc-incomplete"
-#define P_HAS_BALANCE     "/problems/customer-has-balance"
-#define P_ACCOUNT_FROZEN  "/problems/account-frozen"
-#define P_INVALID_PARAM   "/problems/invalid-parameter"
-#define P_INVALID_CURSOR  "/problems/invalid-cursor"
-#define P_INTERNAL        "/problems/internal"
+#define P_NOT_FOUND      "/problems/not-found"
+#define P_INVALID_FIELD  "/problems/invalid-field"
+#define P_MISSING_FIELD  "/problems/missing-field"
+#define P_FORBIDDEN      "/problems/forbidden"
+#define P_EMAIL_TAKEN    "/problems/email-taken"
+#define P_KYC_TRANSITION "/problems/invalid-kyc-transition"
+#define P_KYC_INCOMPLETE "/problems/kyc-incomplete"
+#define P_HAS_BALANCE    "/problems/customer-has-balance"
+#define P_ACCOUNT_FROZEN "/problems/account-frozen"
+#define P_INVALID_PARAM  "/problems/invalid-parameter"
+#define P_INVALID_CURSOR "/problems/invalid-cursor"
+#define P_INTERNAL       "/problems/internal"
 
 #define REASON_MAX 500
 
@@ -74,23 +74,24 @@
 /* clang-format on */
 
 /* The JSON names of CUSTOMER_COLUMNS, in order; the page key follows them. */
+/* clang-format off */
 static const char *const customer_json_names[] = {
-    "id",           "customerNumber", "customerType", "userId",        "email",
-    "firstName",    "lastName",       "phone",        "dateOfBirth",   "gender",
-    "nationality",  "idType",         "idNumber",     "idExpiryDate",  "addressLine1",
-    "addressLine2", "city",           "state",        "postalCode",    "country",
-    "companyName",  "registrationNumber", "taxId",    "kycStatus",     "kycVerifiedAt",
-    "kycVerifiedBy", "riskLevel",     "createdAt",    "updatedAt",     NULL};
+    "id",            "customerNumber", "customerType", "userId",        "email",
+    "firstName",     "lastName",       "phone",        "dateOfBirth",   "gender",
+    "nationality",   "idType",         "idNumber",     "idExpiryDate",  "addressLine1",
+    "addressLine2",  "city",           "state",        "postalCode",    "country",
+    "companyName",   "registrationNumber", "taxId",    "kycStatus",     "kycVerifiedAt",
+    "kycVerifiedBy", "riskLevel",      "createdAt",    "updatedAt",     NULL};
+/* clang-format on */
 #define CUSTOMER_COL_ID     0
 #define CUSTOMER_COL_USER   3
 #define CUSTOMER_COL_CURSOR 29
 
 /* Shown by the resource, never set by a request body. */
 static const char *const customer_read_only[] = {
-    "id",        "customerNumber", "userId",    "kycStatus", "kycVerifiedAt",
-    "kycVerifiedBy", "createdAt",  "updatedAt", "accounts",  NULL};
-#define READ_ONLY_HINT                                                                             \
-    "it is read-only (kycStatus changes through POST /v1/customers/{id}/kyc)"
+    "id",        "customerNumber", "userId",   "kycStatus", "kycVerifiedAt", "kycVerifiedBy",
+    "createdAt", "updatedAt",      "accounts", NULL};
+#define READ_ONLY_HINT "it is read-only (kycStatus changes through POST /v1/customers/{id}/kyc)"
 
 static const char *const customer_types[] = {"INDIVIDUAL", "CORPORATE", NULL};
 static const char *const genders[] = {"MALE", "FEMALE", "OTHER", NULL};
@@ -135,8 +136,7 @@ static int date_valid(const char *s)
     m = (int)strtol(s + 5, NULL, 10);
     d = (int)strtol(s + 8, NULL, 10);
     leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
-    return y >= 1900 && m >= 1 && m <= 12 && d >= 1 &&
-           d <= days[m - 1] + (m == 2 && leap ? 1 : 0);
+    return y >= 1900 && m >= 1 && m <= 12 && d >= 1 && d <= days[m - 1] + (m == 2 && leap ? 1 : 0);
 }
 
 static int check_date(const char *v, char *why, size_t size)
@@ -246,17 +246,17 @@ static int check_document_number(const char *v, char *why, size_t size)
 
 /* A field a request may write: where it lives, how it is checked. */
 typedef struct {
-    const char *name;          /* the API's name */
-    char table;                /* 'u' users, 'c' customers */
+    const char *name; /* the API's name */
+    char table;       /* 'u' users, 'c' customers */
     const char *column;
     const char *cast;          /* SQL cast of its parameter: "" for text */
     int is_date;               /* YYYY-MM-DD, stored as midnight UTC */
     size_t max;                /* bytes */
     const char *const *values; /* an enumeration, or NULL */
     int (*check)(const char *value, char *why, size_t why_size);
-    int not_null;              /* never null: required on create unless dflt is set */
-    const char *dflt;          /* its value on create when absent */
-    int identity;              /* a change re-opens KYC */
+    int not_null;     /* never null: required on create unless dflt is set */
+    const char *dflt; /* its value on create when absent */
+    int identity;     /* a change re-opens KYC */
 } customer_field;
 
 static const customer_field fields[] = {
@@ -316,13 +316,12 @@ static int read_field(api_request *r, const customer_field *f, json_t *body, jso
             size_t used = strlen(list);
             snprintf(list + used, sizeof list - used, "%s%s", i > 0 ? ", " : "", f->values[i]);
         }
-        api_mgmt_problem(r, 422, P_INVALID_FIELD, "Invalid field", f->name,
-                         "%s must be one of %s", f->name, list);
+        api_mgmt_problem(r, 422, P_INVALID_FIELD, "Invalid field", f->name, "%s must be one of %s",
+                         f->name, list);
         return -1;
     }
     if (f->check != NULL && f->check(s, why, sizeof why) != 0) {
-        api_mgmt_problem(r, 422, P_INVALID_FIELD, "Invalid field", f->name, "%s %s", f->name,
-                         why);
+        api_mgmt_problem(r, 422, P_INVALID_FIELD, "Invalid field", f->name, "%s %s", f->name, why);
         return -1;
     }
     if (strcmp(f->name, "email") == 0) {
@@ -363,8 +362,8 @@ static int check_record(api_request *r, const json_t *rec)
 /* What a KYC verification needs that rec lacks, as a readable list into out ("" if nothing). */
 static void kyc_missing(const json_t *rec, char *out, size_t size)
 {
-    static const char *const always[] = {"idType", "idNumber", "idExpiryDate", "addressLine1",
-                                         "city", "country", NULL};
+    static const char *const always[] = {
+        "idType", "idNumber", "idExpiryDate", "addressLine1", "city", "country", NULL};
     static const char *const individual[] = {"dateOfBirth", "nationality", NULL};
     static const char *const corporate[] = {"companyName", "registrationNumber", NULL};
     const char *const *sets[] = {always, strcmp(api_mgmt_str(rec, "customerType"), "CORPORATE") == 0
@@ -513,9 +512,9 @@ enum { LQ_KYC, LQ_RISK, LQ_TYPE, LQ_NUMBER, LQ_EMAIL, LQ_INCLUDE, LQ_LIMIT, LQ_C
 /* GET /v1/customers */
 static void list_customers(api_request *r, const api_caller *caller, const char *const *params)
 {
-    static const char *const names[] = {"kycStatus", "riskLevel", "customerType", "customerNumber",
-                                        "email",     "include",   "limit",        "cursor",
-                                        NULL};
+    static const char *const names[] = {"kycStatus",      "riskLevel", "customerType",
+                                        "customerNumber", "email",     "include",
+                                        "limit",          "cursor",    NULL};
     const char *q[LQ_N + 1];
     char cursor_pg[LG_TIME_PG_STRLEN], cursor_id[LG_UUID_STRLEN], limit_text[16];
     char next[LG_CURSOR_STRLEN], email[256];
@@ -574,7 +573,8 @@ static void list_customers(api_request *r, const api_caller *caller, const char 
         " ORDER BY c.created_at DESC, c.id DESC LIMIT $8::integer",
         8,
         (const char *[]){q[LQ_KYC], q[LQ_RISK], q[LQ_TYPE], q[LQ_NUMBER],
-                         q[LQ_EMAIL] != NULL ? email : NULL, q[LQ_CURSOR] != NULL ? cursor_pg : NULL,
+                         q[LQ_EMAIL] != NULL ? email : NULL,
+                         q[LQ_CURSOR] != NULL ? cursor_pg : NULL,
                          q[LQ_CURSOR] != NULL ? cursor_id : NULL, limit_text});
     if (res == NULL)
         return;
@@ -649,8 +649,8 @@ static void create_customer(api_request *r, const api_caller *caller, const char
         if (rc < 0)
             goto out;
         if (rc == 0 && f->not_null && f->dflt == NULL) {
-            api_mgmt_problem(r, 422, P_MISSING_FIELD, "Missing field", f->name,
-                             "%s is required", f->name);
+            api_mgmt_problem(r, 422, P_MISSING_FIELD, "Missing field", f->name, "%s is required",
+                             f->name);
             goto out;
         }
         if (rc == 0)
@@ -797,7 +797,8 @@ static void patch_customer(api_request *r, const api_caller *caller, const char 
     changes = json_object();
     for (size_t i = 0; i < N_FIELDS; i++) {
         const customer_field *f = &fields[i];
-        json_t *before = json_object_get(current, f->name), *after = json_object_get(merged, f->name);
+        json_t *before = json_object_get(current, f->name),
+               *after = json_object_get(merged, f->name);
         if (json_equal(before, after))
             continue;
         api_mgmt_change(changes, f->name, before, after);
@@ -818,10 +819,9 @@ static void patch_customer(api_request *r, const api_caller *caller, const char 
         goto out;
     }
     if (json_object_get(changes, "email") != NULL) {
-        res = api_mgmt_db_query(&x, "customer",
-                                "SELECT 1 FROM users WHERE email = $1 AND id <> $2::uuid", 2,
-                                (const char *[]){api_mgmt_str(merged, "email"),
-                                                 api_mgmt_str(current, "userId")});
+        res = api_mgmt_db_query(
+            &x, "customer", "SELECT 1 FROM users WHERE email = $1 AND id <> $2::uuid", 2,
+            (const char *[]){api_mgmt_str(merged, "email"), api_mgmt_str(current, "userId")});
         if (res == NULL)
             goto out;
         if (PQntuples(res) > 0) {
@@ -841,15 +841,14 @@ static void patch_customer(api_request *r, const api_caller *caller, const char 
         api_mgmt_change(changes, "kycVerifiedBy", json_object_get(current, "kycVerifiedBy"), NULL);
     }
     if (user_changed) {
-        res = api_mgmt_db_query(&x, "customer",
-                                "UPDATE users SET email = $2, first_name = $3, last_name = $4,"
-                                " phone = $5 WHERE id = $1::uuid",
-                                5,
-                                (const char *[]){api_mgmt_str(current, "userId"),
-                                                 api_mgmt_str(merged, "email"),
-                                                 api_mgmt_str(merged, "firstName"),
-                                                 api_mgmt_str(merged, "lastName"),
-                                                 api_mgmt_str(merged, "phone")});
+        res = api_mgmt_db_query(
+            &x, "customer",
+            "UPDATE users SET email = $2, first_name = $3, last_name = $4,"
+            " phone = $5 WHERE id = $1::uuid",
+            5,
+            (const char *[]){api_mgmt_str(current, "userId"), api_mgmt_str(merged, "email"),
+                             api_mgmt_str(merged, "firstName"), api_mgmt_str(merged, "lastName"),
+                             api_mgmt_str(merged, "phone")});
         if (res == NULL)
             goto out;
         PQclear(res);
@@ -941,9 +940,9 @@ static void delete_customer(api_request *r, const api_caller *caller, const char
         return;
     rows = PQntuples(accounts);
     for (int i = 0; i < rows; i++) {
-        char *list = PQgetvalue(accounts, i, 3)[0] == 't'                   ? blocked
+        char *list = PQgetvalue(accounts, i, 3)[0] == 't'                ? blocked
                      : strcmp(PQgetvalue(accounts, i, 2), "FROZEN") == 0 ? frozen
-                                                                             : NULL;
+                                                                         : NULL;
         if (list != NULL) {
             size_t used = strlen(list);
             snprintf(list + used, sizeof blocked - used, "%s%s", used > 0 ? ", " : "",
@@ -960,8 +959,7 @@ static void delete_customer(api_request *r, const api_caller *caller, const char
                              blocked);
         else
             api_mgmt_problem(r, 409, P_ACCOUNT_FROZEN, "Account frozen", NULL,
-                             "the customer's accounts %s are frozen; unfreeze them first",
-                             frozen);
+                             "the customer's accounts %s are frozen; unfreeze them first", frozen);
         return;
     }
     closed = json_array();
@@ -1001,9 +999,9 @@ static void delete_customer(api_request *r, const api_caller *caller, const char
     api_mgmt_change_text(changes, "deletedAt", NULL, PQgetvalue(res, 0, 0));
     PQclear(res);
     /* Its user signs in no more (the API checks deleted_at on every request). */
-    res = api_mgmt_db_query(&x, "customer",
-                            "UPDATE users SET deleted_at = now() WHERE id = $1::uuid", 1,
-                            (const char *[]){user_id});
+    res =
+        api_mgmt_db_query(&x, "customer", "UPDATE users SET deleted_at = now() WHERE id = $1::uuid",
+                          1, (const char *[]){user_id});
     if (res == NULL)
         goto out;
     PQclear(res);
@@ -1103,8 +1101,8 @@ static void decide_kyc(api_request *r, const api_caller *caller, const char *con
                          caller->user_id);
     PQclear(res);
     meta = reason != NULL ? json_pack("{s:s}", "reason", reason) : NULL;
-    if (api_mgmt_audit(&x, verified ? "VERIFY_KYC" : "REJECT_KYC", "Customer", id, changes,
-                       meta) != 0 ||
+    if (api_mgmt_audit(&x, verified ? "VERIFY_KYC" : "REJECT_KYC", "Customer", id, changes, meta) !=
+            0 ||
         api_mgmt_db_commit(&x) != 0)
         goto out;
     answer_customer(&x, id, 200, 0);

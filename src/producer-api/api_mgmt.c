@@ -155,8 +155,8 @@ json_t *api_mgmt_body(api_request *r, const char *const *allowed, const char *co
         return json_object();
     if (content_type == NULL || strncmp(content_type, "application/json", 16) != 0 ||
         (content_type[16] != '\0' && content_type[16] != ';' && content_type[16] != ' ')) {
-        api_mgmt_problem(r, 415, "/problems/unsupported-media-type", "Unsupported media type",
-                         NULL, "send the body as Content-Type: application/json");
+        api_mgmt_problem(r, 415, "/problems/unsupported-media-type", "Unsupported media type", NULL,
+                         "send the body as Content-Type: application/json");
         return NULL;
     }
     root = json_loadb(r->body != NULL ? r->body : "", r->body_len, JSON_REJECT_DUPLICATES, &jerr);
@@ -210,13 +210,12 @@ int api_mgmt_string(api_request *r, json_t *body, const char *name, size_t max, 
     if (json_is_null(v)) {
         if (nullable)
             return 1;
-        api_mgmt_problem(r, 422, P_INVALID_FIELD, "Invalid field", name,
-                         "%s cannot be null", name);
+        api_mgmt_problem(r, 422, P_INVALID_FIELD, "Invalid field", name, "%s cannot be null", name);
         return -1;
     }
     if (!json_is_string(v)) {
-        api_mgmt_problem(r, 422, P_INVALID_FIELD, "Invalid field", name,
-                         "%s must be a string", name);
+        api_mgmt_problem(r, 422, P_INVALID_FIELD, "Invalid field", name, "%s must be a string",
+                         name);
         return -1;
     }
     s = json_string_value(v);
@@ -232,8 +231,8 @@ int api_mgmt_string(api_request *r, json_t *body, const char *name, size_t max, 
         return -1;
     }
     if (strspn(s, " ") == len) {
-        api_mgmt_problem(r, 422, P_INVALID_FIELD, "Invalid field", name,
-                         "%s must not be empty", name);
+        api_mgmt_problem(r, 422, P_INVALID_FIELD, "Invalid field", name, "%s must not be empty",
+                         name);
         return -1;
     }
     *out = s;
@@ -363,8 +362,7 @@ void api_mgmt_change(json_t *changes, const char *field, json_t *before, json_t 
     json_object_set_new(changes, field, json_pack("{s:O, s:O}", "before", b, "after", a));
 }
 
-void api_mgmt_change_text(json_t *changes, const char *field, const char *before,
-                          const char *after)
+void api_mgmt_change_text(json_t *changes, const char *field, const char *before, const char *after)
 {
     json_t *b = before != NULL ? json_string(before) : json_null();
     json_t *a = after != NULL ? json_string(after) : json_null();

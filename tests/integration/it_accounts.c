@@ -40,8 +40,11 @@ static char *fingerprint(PGconn *conn)
 static long exec2(PGconn *conn, const char *sql, const char *p1, const char *p2)
 {
     const char *params[2] = {p1, p2};
-    PGresult *r = PQexecParams(conn, sql, p2 != NULL ? 2 : p1 != NULL ? 1 : 0, NULL, params,
-                               NULL, NULL, 0);
+    PGresult *r = PQexecParams(conn, sql,
+                               p2 != NULL   ? 2
+                               : p1 != NULL ? 1
+                                            : 0,
+                               NULL, params, NULL, NULL, 0);
     long n;
     CHECK(PQresultStatus(r) == PGRES_COMMAND_OK || PQresultStatus(r) == PGRES_TUPLES_OK, "%s: %s",
           sql, PQerrorMessage(conn));
@@ -74,8 +77,8 @@ static void expect_changes(const char *action, const char *account_number, const
     CHECK(w != NULL, "bad expectation %s", want);
     EXPECT(json_equal(json_object_get(a, "changes"), w), "%s of %s: changes %s, expected %s",
            action, account_number, got, want);
-    EXPECT(user_id == NULL || strcmp(itest_mgmt_str(a, "userId"), user_id) == 0,
-           "%s of %s by %s", action, account_number, itest_mgmt_str(a, "userId"));
+    EXPECT(user_id == NULL || strcmp(itest_mgmt_str(a, "userId"), user_id) == 0, "%s of %s by %s",
+           action, account_number, itest_mgmt_str(a, "userId"));
     free(got);
     json_decref(w);
     json_decref(a);
@@ -104,22 +107,19 @@ static long post_txn(const char *bearer, const char *body, char id[64])
     status = r.status;
     snprintf(id, 64, "%s", status == 202 ? itest_mgmt_str(r.json, "id") : "");
     if (status != 202)
-        CHECK(strstr(r.body, "/problems/") != NULL, "POST %s: %ld without a problem", body,
-              status);
+        CHECK(strstr(r.body, "/problems/") != NULL, "POST %s: %ld without a problem", body, status);
     itest_mgmt_resp_free(&r);
     return status;
 }
 
 /* Posts a command as bearer, expects 202 and waits for its outcome (status, failureCode). */
-static void txn_outcome(const char *bearer, const char *type, const char *amount,
-                        const char *from, const char *to, const char *want_status,
-                        const char *want_code)
+static void txn_outcome(const char *bearer, const char *type, const char *amount, const char *from,
+                        const char *to, const char *want_status, const char *want_code)
 {
     char body[512], id[64];
     json_t *o;
-    size_t n = (size_t)snprintf(body, sizeof body,
-                                "{\"type\":\"%s\",\"amount\":\"%s\",\"currency\":\"USD\"", type,
-                                amount);
+    size_t n = (size_t)snprintf(
+        body, sizeof body, "{\"type\":\"%s\",\"amount\":\"%s\",\"currency\":\"USD\"", type, amount);
     if (from != NULL)
         n += (size_t)snprintf(body + n, sizeof body - n, ",\"fromAccount\":\"%s\"", from);
     if (to != NULL)
@@ -197,11 +197,16 @@ int main(void)
     EXPECT(strlen(a_chk) == 10 && strspn(a_chk, "0123456789") == 10 && lg_luhn_valid(a_chk),
            "account number %s is not ten digits with a Luhn check digit", a_chk);
     {
-        const char *want[][2] = {{"accountType", "CHECKING"}, {"customerId", alice.id},
-                                 {"customerNumber", alice.number}, {"currency", "USD"},
-                                 {"balance", "0.00"}, {"availableBalance", "0.00"},
-                                 {"minimumBalance", "0.00"}, {"overdraftLimit", "0.00"},
-                                 {"status", "ACTIVE"}, {"createdBy", teller.user_id}};
+        const char *want[][2] = {{"accountType", "CHECKING"},
+                                 {"customerId", alice.id},
+                                 {"customerNumber", alice.number},
+                                 {"currency", "USD"},
+                                 {"balance", "0.00"},
+                                 {"availableBalance", "0.00"},
+                                 {"minimumBalance", "0.00"},
+                                 {"overdraftLimit", "0.00"},
+                                 {"status", "ACTIVE"},
+                                 {"createdBy", teller.user_id}};
         for (size_t i = 0; i < sizeof want / sizeof want[0]; i++)
             EXPECT(strcmp(itest_mgmt_str(o, want[i][0]), want[i][1]) == 0,
                    "opened account: %s is %s, expected %s", want[i][0],
@@ -229,10 +234,11 @@ int main(void)
     }
     /* Chart codes by type: a loan is the bank's asset, deposits its liabilities. */
     itest_mgmt_open_account(manager.bearer, alice.id, "LOAN", "USD", a_loan);
-    v = itest_mgmt_value(db,
-                         "SELECT string_agg(account_type || ' ' || gl_code || ' ' || normal_side,"
-                         " ',' ORDER BY account_type) FROM accounts WHERE account_number IN ($1, $2)",
-                         a_chk, a_loan);
+    v = itest_mgmt_value(
+        db,
+        "SELECT string_agg(account_type || ' ' || gl_code || ' ' || normal_side,"
+        " ',' ORDER BY account_type) FROM accounts WHERE account_number IN ($1, $2)",
+        a_chk, a_loan);
     EXPECT(strcmp(v, "CHECKING 2000 CREDIT,LOAN 1200 DEBIT") == 0, "chart codes: %s", v);
     free(v);
     /* Limits other than zero: a manager's decision. */
@@ -254,10 +260,11 @@ int main(void)
                  "\"overdraftLimit\":\"0\",\"minimumBalance\":\"0.00\",\"interestRate\":null}",
                  alice.id);
         json_decref(itest_mgmt_ok(teller.bearer, "POST", "/v1/accounts", path, 201));
-        snprintf(path, sizeof path,
-                 "{\"customerId\":\"%s\",\"accountType\":\"SAVINGS\",\"currency\":\"USD\","
-                 "\"overdraftLimit\":\"250.5\",\"minimumBalance\":\"10\",\"interestRate\":\"2.75\"}",
-                 alice.id);
+        snprintf(
+            path, sizeof path,
+            "{\"customerId\":\"%s\",\"accountType\":\"SAVINGS\",\"currency\":\"USD\","
+            "\"overdraftLimit\":\"250.5\",\"minimumBalance\":\"10\",\"interestRate\":\"2.75\"}",
+            alice.id);
         o = itest_mgmt_ok(manager.bearer, "POST", "/v1/accounts", path, 201);
         snprintf(a_lim, sizeof a_lim, "%s", itest_mgmt_str(o, "accountNumber"));
         EXPECT(strcmp(itest_mgmt_str(o, "overdraftLimit"), "250.50") == 0 &&
@@ -302,9 +309,11 @@ int main(void)
     }
     snprintf(path, sizeof path,
              "{\"customerId\":\"%s\",\"accountType\":\"INTERNAL\",\"currency\":\"USD\"}", alice.id);
-    itest_mgmt_problem(manager.bearer, "POST", "/v1/accounts", path, 422, "/problems/invalid-field");
+    itest_mgmt_problem(manager.bearer, "POST", "/v1/accounts", path, 422,
+                       "/problems/invalid-field");
     snprintf(path, sizeof path, "{\"customerId\":\"%s\",\"accountType\":\"CHECKING\"}", alice.id);
-    itest_mgmt_problem(manager.bearer, "POST", "/v1/accounts", path, 422, "/problems/missing-field");
+    itest_mgmt_problem(manager.bearer, "POST", "/v1/accounts", path, 422,
+                       "/problems/missing-field");
     itest_mgmt_open_account(teller.bearer, alice.id, "SAVINGS", "USD", a_b);
     itest_mgmt_open_account(teller.bearer, bob.id, "CHECKING", "USD", b_chk);
     itest_mgmt_open_account(teller.bearer, bob.id, "FIXED_DEPOSIT", "EUR", b_eur);
@@ -322,8 +331,7 @@ int main(void)
             const char *n = PQgetvalue(res, i, 0);
             good += strlen(n) == 10 && lg_luhn_valid(n) && n[0] != '0';
         }
-        EXPECT(rows >= 18 && good == rows, "%d of %d account numbers are well formed", good,
-               rows);
+        EXPECT(rows >= 18 && good == rows, "%d of %d account numbers are well formed", good, rows);
         PQclear(res);
     }
     printf("open: numbers, chart codes, limits for managers, KYC, currencies\n");
@@ -381,11 +389,11 @@ int main(void)
     EXPECT(strcmp(itest_mgmt_str(o, "status"), "FROZEN") == 0, "frozen: %s",
            itest_mgmt_str(o, "status"));
     json_decref(o);
-    expect_changes("FREEZE_ACCOUNT", a_chk, "{\"status\":{\"before\":\"ACTIVE\",\"after\":\"FROZEN\"}}",
-                   manager.user_id);
+    expect_changes("FREEZE_ACCOUNT", a_chk,
+                   "{\"status\":{\"before\":\"ACTIVE\",\"after\":\"FROZEN\"}}", manager.user_id);
     {
-        char *id = itest_mgmt_value(db, "SELECT id FROM accounts WHERE account_number = $1", a_chk,
-                                    NULL);
+        char *id =
+            itest_mgmt_value(db, "SELECT id FROM accounts WHERE account_number = $1", a_chk, NULL);
         json_t *a = audit_row("FREEZE_ACCOUNT", id);
         EXPECT(strcmp(itest_mgmt_str(json_object_get(a, "metadata"), "reason"),
                       "court order 17/2026") == 0,
@@ -436,7 +444,8 @@ int main(void)
                        "/problems/invalid-account-status");
     /* Deleting: closed accounts only; then the account is gone for every read. */
     snprintf(path, sizeof path, "/v1/accounts/%s", a_b);
-    itest_mgmt_problem(manager.bearer, "DELETE", path, NULL, 409, "/problems/invalid-account-status");
+    itest_mgmt_problem(manager.bearer, "DELETE", path, NULL, 409,
+                       "/problems/invalid-account-status");
     snprintf(path, sizeof path, "/v1/accounts/%s", a_chk);
     itest_mgmt_problem(teller.bearer, "DELETE", path, NULL, 403, "/problems/forbidden");
     EXPECT(itest_mgmt_ok(manager.bearer, "DELETE", path, NULL, 204) == NULL, "deleted");
@@ -447,6 +456,17 @@ int main(void)
                                     a_chk, NULL);
         EXPECT(strlen(id) == 41 && strcmp(id + 37, "true") == 0, "soft delete: %s", id);
         free(id);
+    }
+    {
+        char want[256];
+        v = itest_mgmt_value(db,
+                             "SELECT to_char(deleted_at AT TIME ZONE 'UTC',"
+                             " 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"') FROM accounts"
+                             " WHERE account_number = $1",
+                             a_chk, NULL);
+        snprintf(want, sizeof want, "{\"deletedAt\":{\"before\":null,\"after\":\"%s\"}}", v);
+        expect_changes("DELETE_ACCOUNT", a_chk, want, manager.user_id);
+        free(v);
     }
     itest_mgmt_problem(manager.bearer, "GET", path, NULL, 404, "/problems/not-found");
     itest_mgmt_problem(manager.bearer, "DELETE", path, NULL, 404, "/problems/not-found");
@@ -500,8 +520,8 @@ int main(void)
         pthread_t th;
         async_call call;
         PGconn *worker_like = itest_tenant_db(&t, NULL);
-        char *id = itest_mgmt_value(db, "SELECT id FROM accounts WHERE account_number = $1",
-                                    b_chk, NULL);
+        char *id =
+            itest_mgmt_value(db, "SELECT id FROM accounts WHERE account_number = $1", b_chk, NULL);
         exec2(worker_like, "BEGIN", NULL, NULL);
         exec2(worker_like, "SELECT 1 FROM accounts WHERE id = $1 FOR UPDATE", id, NULL);
         memset(&call, 0, sizeof call);
@@ -557,11 +577,11 @@ int main(void)
     itest_mgmt_same_rows(items, db, LIVE_ACCOUNTS " AND a.customer_id = $1" NEWEST, bob.id,
                          "customerId");
     json_decref(items);
-    items = itest_mgmt_walk(manager.bearer, "/v1/accounts?accountType=LOAN&status=ACTIVE", 2,
-                            &pages);
-    itest_mgmt_same_rows(items, db,
-                         LIVE_ACCOUNTS " AND a.account_type = 'LOAN' AND a.status = 'ACTIVE'" NEWEST,
-                         NULL, "accountType=LOAN&status=ACTIVE");
+    items =
+        itest_mgmt_walk(manager.bearer, "/v1/accounts?accountType=LOAN&status=ACTIVE", 2, &pages);
+    itest_mgmt_same_rows(
+        items, db, LIVE_ACCOUNTS " AND a.account_type = 'LOAN' AND a.status = 'ACTIVE'" NEWEST,
+        NULL, "accountType=LOAN&status=ACTIVE");
     json_decref(items);
     items = itest_mgmt_walk(manager.bearer, "/v1/accounts?currency=EUR", 2, &pages);
     itest_mgmt_same_rows(items, db, LIVE_ACCOUNTS " AND a.currency = 'EUR'" NEWEST, NULL,
@@ -581,12 +601,18 @@ int main(void)
     json_decref(items);
     snprintf(path, sizeof path, "/v1/accounts?customerId=%s", bob.id);
     o = itest_mgmt_ok(alice_key.bearer, "GET", path, NULL, 200);
-    EXPECT(json_array_size(json_object_get(o, "data")) == 0, "a customer listed another's accounts");
+    EXPECT(json_array_size(json_object_get(o, "data")) == 0,
+           "a customer listed another's accounts");
     json_decref(o);
     {
-        static const char *const params[] = {"status=OPEN", "accountType=INTERNAL",
-                                             "currency=usd", "customerId=42", "limit=0",
-                                             "limit=1000", "foo=1", "cursor=abc",
+        static const char *const params[] = {"status=OPEN",
+                                             "accountType=INTERNAL",
+                                             "currency=usd",
+                                             "customerId=42",
+                                             "limit=0",
+                                             "limit=1000",
+                                             "foo=1",
+                                             "cursor=abc",
                                              "status=ACTIVE&status=FROZEN"};
         for (size_t i = 0; i < sizeof params / sizeof params[0]; i++) {
             itest_resp r;
@@ -604,8 +630,9 @@ int main(void)
     printf("lists: pages and filters equal to SQL\n");
 
     /* ---------------------------------------------------------------- 5. internal accounts */
-    before = itest_mgmt_value(db, "SELECT string_agg(a::text, '|' ORDER BY id) FROM accounts a"
-                                  " WHERE account_type = 'INTERNAL'",
+    before = itest_mgmt_value(db,
+                              "SELECT string_agg(a::text, '|' ORDER BY id) FROM accounts a"
+                              " WHERE account_type = 'INTERNAL'",
                               NULL, NULL);
     {
         const char *gl[] = {"GL-1000-USD", "GL-4000-EUR"};
@@ -621,11 +648,12 @@ int main(void)
             snprintf(p, sizeof p, "/v1/accounts/%s/close", gl[i]);
             itest_mgmt_problem(admin.bearer, "POST", p, NULL, 404, "/problems/not-found");
         }
-        json_decref(itest_mgmt_ok(admin.bearer, "GET", "/v1/accounts/GL-1000-USD/balance", NULL,
-                                  200));
+        json_decref(
+            itest_mgmt_ok(admin.bearer, "GET", "/v1/accounts/GL-1000-USD/balance", NULL, 200));
     }
-    v = itest_mgmt_value(db, "SELECT string_agg(a::text, '|' ORDER BY id) FROM accounts a"
-                             " WHERE account_type = 'INTERNAL'",
+    v = itest_mgmt_value(db,
+                         "SELECT string_agg(a::text, '|' ORDER BY id) FROM accounts a"
+                         " WHERE account_type = 'INTERNAL'",
                          NULL, NULL);
     EXPECT(strcmp(v, before) == 0, "an internal account changed");
     free(v);
@@ -747,8 +775,8 @@ int main(void)
     /* ---------------------------------------------------------------- 7. roles */
     {
         /* CUSTOMER (alice), TELLER (token), TELLER (API key), MANAGER, SUPER_ADMIN, nobody. */
-        const char *who[] = {alice_cred.bearer, teller.bearer, teller_key.bearer, manager.bearer,
-                             admin.bearer, NULL};
+        const char *who[] = {alice_cred.bearer, teller.bearer, teller_key.bearer,
+                             manager.bearer,    admin.bearer,  NULL};
         char open_body[256], own[64], others[64], zero[2][32];
         itest_mgmt_open_account(teller.bearer, bob.id, "SAVINGS", "USD", zero[0]);
         itest_mgmt_open_account(teller.bearer, bob.id, "SAVINGS", "USD", zero[1]);
@@ -763,12 +791,16 @@ int main(void)
             long none = 401;
             char p[128];
             expect_status(b, "POST", "/v1/accounts", open_body,
-                          b == NULL ? none : staff ? 201 : 403);
+                          b == NULL ? none
+                          : staff   ? 201
+                                    : 403);
             expect_status(b, "GET", "/v1/accounts?limit=1", NULL, b == NULL ? none : 200);
             expect_status(b, "GET", own, NULL, b == NULL ? none : 200);
             expect_status(b, "GET", others, NULL, b == NULL ? none : staff ? 200 : 404);
             expect_status(b, "PATCH", others, "{\"interestRate\":\"0.50\"}",
-                          b == NULL ? none : mgr ? 200 : 403);
+                          b == NULL ? none
+                          : mgr     ? 200
+                                    : 403);
             snprintf(p, sizeof p, "%s/freeze", others);
             expect_status(b, "POST", p, NULL, b == NULL ? none : mgr ? 200 : 403);
             snprintf(p, sizeof p, "%s/unfreeze", others);
@@ -852,37 +884,47 @@ int main(void)
             {"POST", "", "\"CHECKING\"", 400, "/problems/invalid-json"},
             {"POST", "", "{\"customerId\":5,\"accountType\":\"CHECKING\",\"currency\":\"USD\"}",
              422, "/problems/invalid-field"},
-            {"POST", "", "{\"customerId\":\"not-a-uuid\",\"accountType\":\"CHECKING\","
-                         "\"currency\":\"USD\"}",
+            {"POST", "",
+             "{\"customerId\":\"not-a-uuid\",\"accountType\":\"CHECKING\","
+             "\"currency\":\"USD\"}",
              422, "/problems/invalid-field"},
             {"POST", "", "{\"accountType\":\"CHECKING\",\"currency\":\"USD\"}", 422,
              "/problems/missing-field"},
-            {"POST", "ALICE", "{\"customerId\":\"%s\",\"accountType\":\"checking\","
-                              "\"currency\":\"USD\"}",
+            {"POST", "ALICE",
+             "{\"customerId\":\"%s\",\"accountType\":\"checking\","
+             "\"currency\":\"USD\"}",
              422, "/problems/invalid-field"},
-            {"POST", "ALICE", "{\"customerId\":\"%s\",\"accountType\":\"CHECKING\","
-                              "\"currency\":\"USD\",\"balance\":\"1000000.00\"}",
+            {"POST", "ALICE",
+             "{\"customerId\":\"%s\",\"accountType\":\"CHECKING\","
+             "\"currency\":\"USD\",\"balance\":\"1000000.00\"}",
              422, "/problems/unknown-field"},
-            {"POST", "ALICE", "{\"customerId\":\"%s\",\"accountType\":\"CHECKING\","
-                              "\"currency\":\"USD\",\"status\":\"FROZEN\"}",
+            {"POST", "ALICE",
+             "{\"customerId\":\"%s\",\"accountType\":\"CHECKING\","
+             "\"currency\":\"USD\",\"status\":\"FROZEN\"}",
              422, "/problems/unknown-field"},
-            {"POST", "ALICE", "{\"customerId\":\"%s\",\"accountType\":\"CHECKING\","
-                              "\"currency\":\"USD\",\"overdraftLimit\":100}",
+            {"POST", "ALICE",
+             "{\"customerId\":\"%s\",\"accountType\":\"CHECKING\","
+             "\"currency\":\"USD\",\"overdraftLimit\":100}",
              422, "/problems/invalid-field"},
-            {"POST", "ALICE", "{\"customerId\":\"%s\",\"accountType\":\"CHECKING\","
-                              "\"currency\":\"USD\",\"overdraftLimit\":\"-1.00\"}",
+            {"POST", "ALICE",
+             "{\"customerId\":\"%s\",\"accountType\":\"CHECKING\","
+             "\"currency\":\"USD\",\"overdraftLimit\":\"-1.00\"}",
              422, "/problems/invalid-amount"},
-            {"POST", "ALICE", "{\"customerId\":\"%s\",\"accountType\":\"CHECKING\","
-                              "\"currency\":\"USD\",\"minimumBalance\":\"1e3\"}",
+            {"POST", "ALICE",
+             "{\"customerId\":\"%s\",\"accountType\":\"CHECKING\","
+             "\"currency\":\"USD\",\"minimumBalance\":\"1e3\"}",
              422, "/problems/invalid-amount"},
-            {"POST", "ALICE", "{\"customerId\":\"%s\",\"accountType\":\"CHECKING\","
-                              "\"currency\":\"USD\",\"minimumBalance\":\"99999999999999.00\"}",
+            {"POST", "ALICE",
+             "{\"customerId\":\"%s\",\"accountType\":\"CHECKING\","
+             "\"currency\":\"USD\",\"minimumBalance\":\"99999999999999.00\"}",
              422, "/problems/invalid-amount"},
-            {"POST", "ALICE", "{\"customerId\":\"%s\",\"accountType\":\"CHECKING\","
-                              "\"currency\":\"USD\",\"interestRate\":\"100.01\"}",
+            {"POST", "ALICE",
+             "{\"customerId\":\"%s\",\"accountType\":\"CHECKING\","
+             "\"currency\":\"USD\",\"interestRate\":\"100.01\"}",
              422, "/problems/invalid-field"},
-            {"POST", "ALICE", "{\"customerId\":\"%s\",\"accountType\":\"CHECKING\","
-                              "\"currency\":\"USD'; DROP TABLE accounts;--\"}",
+            {"POST", "ALICE",
+             "{\"customerId\":\"%s\",\"accountType\":\"CHECKING\","
+             "\"currency\":\"USD'; DROP TABLE accounts;--\"}",
              422, "/problems/invalid-field"},
             {"PATCH", "B", "{", 400, "/problems/invalid-json"},
             {"PATCH", "B", "{\"accountType\":\"SAVINGS\"}", 422, "/problems/unknown-field"},
@@ -897,6 +939,8 @@ int main(void)
             {"POST", "B/freeze", "{\"reason\":7}", 422, "/problems/invalid-field"},
             {"POST", "B/freeze", "{\"why\":\"x\"}", 422, "/problems/unknown-field"},
             {"POST", "B/close", "[]", 400, "/problems/invalid-json"},
+            {"POST", "B/unfreeze", "{\"reason\":\"\"}", 422, "/problems/invalid-field"},
+            {"POST", "B/unfreeze", NULL, 409, "/problems/invalid-account-status"},
             {"DELETE", "B", "{}", 400, "/problems/invalid-json"},
             {"GET", "JUNK", NULL, 404, "/problems/not-found"},
             {"PATCH", "JUNK", "{\"interestRate\":\"1.00\"}", 404, "/problems/not-found"},
@@ -915,8 +959,8 @@ int main(void)
                 snprintf(p, sizeof p, "/v1/accounts");
             if (strcmp(tgt, "ALICE") == 0) {
                 const char *mark = strstr(bad[i].body, "%s");
-                snprintf(b, sizeof b, "%.*s%s%s", (int)(mark - bad[i].body), bad[i].body,
-                         alice.id, mark + 2);
+                snprintf(b, sizeof b, "%.*s%s%s", (int)(mark - bad[i].body), bad[i].body, alice.id,
+                         mark + 2);
             } else
                 snprintf(b, sizeof b, "%s", bad[i].body != NULL ? bad[i].body : "");
             itest_mgmt_problem(manager.bearer, bad[i].method, p, bad[i].body != NULL ? b : NULL,
@@ -924,9 +968,9 @@ int main(void)
         }
         memset(big, 'a', sizeof big - 1);
         big[sizeof big - 1] = '\0';
-        body = itest_mgmt_body(json_pack("{s:s, s:s, s:s, s:s}", "customerId", alice.id,
-                                         "accountType", "CHECKING", "currency", "USD",
-                                         "interestRate", big));
+        body =
+            itest_mgmt_body(json_pack("{s:s, s:s, s:s, s:s}", "customerId", alice.id, "accountType",
+                                      "CHECKING", "currency", "USD", "interestRate", big));
         itest_mgmt_problem(manager.bearer, "POST", "/v1/accounts", body, 413,
                            "/problems/body-too-large");
         free(body);

@@ -38,8 +38,11 @@ static char *fingerprint(PGconn *db)
 static long exec2(PGconn *db, const char *sql, const char *p1, const char *p2)
 {
     const char *params[2] = {p1, p2};
-    PGresult *r = PQexecParams(db, sql, p2 != NULL ? 2 : p1 != NULL ? 1 : 0, NULL, params, NULL,
-                               NULL, 0);
+    PGresult *r = PQexecParams(db, sql,
+                               p2 != NULL   ? 2
+                               : p1 != NULL ? 1
+                                            : 0,
+                               NULL, params, NULL, NULL, 0);
     long n;
     CHECK(PQresultStatus(r) == PGRES_COMMAND_OK || PQresultStatus(r) == PGRES_TUPLES_OK, "%s: %s",
           sql, PQerrorMessage(db));
@@ -129,8 +132,8 @@ static void set_expiry(PGconn *db, const char *customer_id, const char *date)
 
 static const char *kyc_of(PGconn *db, const char *customer_id, char *buf, size_t size)
 {
-    char *v = itest_mgmt_value(db, "SELECT kyc_status FROM customers WHERE id = $1", customer_id,
-                               NULL);
+    char *v =
+        itest_mgmt_value(db, "SELECT kyc_status FROM customers WHERE id = $1", customer_id, NULL);
     snprintf(buf, size, "%s", v);
     free(v);
     return buf;
@@ -167,23 +170,33 @@ int main(void)
         " s:s, s:s, s:s}",
         "email", "Grace.Hopper@Example.COM", "firstName", "Grace", "lastName", "Hopper", "phone",
         "+1 (555) 010-2030", "password", "Cobol-1959-Navy", "customerType", "INDIVIDUAL",
-        "dateOfBirth", "1906-12-09", "gender", "FEMALE", "nationality", "US", "idType",
-        "PASSPORT", "idNumber", "P-1234567", "idExpiryDate", future, "addressLine1",
-        "1 Navy Yard", "addressLine2", "Building 7", "city", "Arlington", "state", "VA",
-        "postalCode", "22202", "country", "US", "taxId", "123-45-6789", "riskLevel", "MEDIUM"));
+        "dateOfBirth", "1906-12-09", "gender", "FEMALE", "nationality", "US", "idType", "PASSPORT",
+        "idNumber", "P-1234567", "idExpiryDate", future, "addressLine1", "1 Navy Yard",
+        "addressLine2", "Building 7", "city", "Arlington", "state", "VA", "postalCode", "22202",
+        "country", "US", "taxId", "123-45-6789", "riskLevel", "MEDIUM"));
     grace = itest_mgmt_ok(teller.bearer, "POST", "/v1/customers", body, 201);
     free(body);
     {
-        const char *want[][2] = {
-            {"email", "grace.hopper@example.com"}, {"firstName", "Grace"},
-            {"lastName", "Hopper"}, {"phone", "+1 (555) 010-2030"},
-            {"customerType", "INDIVIDUAL"}, {"dateOfBirth", "1906-12-09"},
-            {"gender", "FEMALE"}, {"nationality", "US"}, {"idType", "PASSPORT"},
-            {"idNumber", "P-1234567"}, {"idExpiryDate", future},
-            {"addressLine1", "1 Navy Yard"}, {"addressLine2", "Building 7"},
-            {"city", "Arlington"}, {"state", "VA"}, {"postalCode", "22202"},
-            {"country", "US"}, {"taxId", "123-45-6789"}, {"riskLevel", "MEDIUM"},
-            {"kycStatus", "PENDING"}};
+        const char *want[][2] = {{"email", "grace.hopper@example.com"},
+                                 {"firstName", "Grace"},
+                                 {"lastName", "Hopper"},
+                                 {"phone", "+1 (555) 010-2030"},
+                                 {"customerType", "INDIVIDUAL"},
+                                 {"dateOfBirth", "1906-12-09"},
+                                 {"gender", "FEMALE"},
+                                 {"nationality", "US"},
+                                 {"idType", "PASSPORT"},
+                                 {"idNumber", "P-1234567"},
+                                 {"idExpiryDate", future},
+                                 {"addressLine1", "1 Navy Yard"},
+                                 {"addressLine2", "Building 7"},
+                                 {"city", "Arlington"},
+                                 {"state", "VA"},
+                                 {"postalCode", "22202"},
+                                 {"country", "US"},
+                                 {"taxId", "123-45-6789"},
+                                 {"riskLevel", "MEDIUM"},
+                                 {"kycStatus", "PENDING"}};
         for (size_t i = 0; i < sizeof want / sizeof want[0]; i++)
             EXPECT(strcmp(itest_mgmt_str(grace, want[i][0]), want[i][1]) == 0,
                    "created customer: %s is \"%s\", expected \"%s\"", want[i][0],
@@ -235,11 +248,11 @@ int main(void)
         json_decref(a);
     }
     /* A company, created with an API key; SQL metacharacters are data. */
-    body = itest_mgmt_body(json_pack(
-        "{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s}", "email", "treasury@acme.example", "firstName",
-        "Wile E.", "lastName", "O'Coyote", "customerType", "CORPORATE", "companyName",
-        "Acme'); DROP TABLE customers;--", "registrationNumber", "HRB 12345", "taxId",
-        "DE123456789", "country", "DE"));
+    body = itest_mgmt_body(json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s}", "email",
+                                     "treasury@acme.example", "firstName", "Wile E.", "lastName",
+                                     "O'Coyote", "customerType", "CORPORATE", "companyName",
+                                     "Acme'); DROP TABLE customers;--", "registrationNumber",
+                                     "HRB 12345", "taxId", "DE123456789", "country", "DE"));
     o = itest_mgmt_ok(teller_key.bearer, "POST", "/v1/customers", body, 201);
     free(body);
     snprintf(corp_id, sizeof corp_id, "%s", itest_mgmt_str(o, "id"));
@@ -295,8 +308,9 @@ int main(void)
     snprintf(path, sizeof path, "/v1/customers/%s", corp_id);
     itest_mgmt_problem(grace_cred.bearer, "GET", path, NULL, 404, "/problems/not-found");
     itest_mgmt_problem(grace_key.bearer, "GET", path, NULL, 404, "/problems/not-found");
-    itest_mgmt_problem(grace_cred.bearer, "GET", "/v1/customers/00000000-0000-4000-8000-000000000000",
-                       NULL, 404, "/problems/not-found");
+    itest_mgmt_problem(grace_cred.bearer, "GET",
+                       "/v1/customers/00000000-0000-4000-8000-000000000000", NULL, 404,
+                       "/problems/not-found");
     itest_mgmt_problem(grace_cred.bearer, "GET", "/v1/customers", NULL, 403, "/problems/forbidden");
     itest_mgmt_problem(teller.bearer, "GET", "/v1/customers/me", NULL, 404, "/problems/not-found");
     /* The bank itself (CUST-00000) is no customer of this resource. */
@@ -430,7 +444,8 @@ int main(void)
     /* An address change does not re-open it. */
     snprintf(path, sizeof path, "/v1/customers/%s", spare[0].id);
     o = itest_mgmt_ok(teller.bearer, "PATCH", path, "{\"city\":\"Lyon\"}", 200);
-    EXPECT(strcmp(itest_mgmt_str(o, "kycStatus"), "VERIFIED") == 0, "an address change re-opened KYC");
+    EXPECT(strcmp(itest_mgmt_str(o, "kycStatus"), "VERIFIED") == 0,
+           "an address change re-opened KYC");
     json_decref(o);
     /* A document that has expired cannot be verified. */
     snprintf(path, sizeof path, "/v1/customers/%s", spare[1].id);
@@ -486,8 +501,7 @@ int main(void)
         char out[256], want[128];
         int rc = itest_ledgerctl(out, sizeof out, "kyc", "expire", "--tenant", t.slug, NULL);
         snprintf(want, sizeof want, "%s 1", t.slug);
-        EXPECT(rc == 0 && strcmp(out, want) == 0, "ledgerctl kyc expire: exit %d, \"%s\"", rc,
-               out);
+        EXPECT(rc == 0 && strcmp(out, want) == 0, "ledgerctl kyc expire: exit %d, \"%s\"", rc, out);
         json_t *a;
         EXPECT(strcmp(kyc_of(db, spare[3].id, buf, sizeof buf), "EXPIRED") == 0,
                "after ledgerctl kyc expire: %s", buf);
@@ -535,7 +549,7 @@ int main(void)
                "inserting customers %s to %s", lo, hi);
     }
 #define LIVE_CUSTOMERS                                                                             \
-    "SELECT c.id FROM customers c JOIN users u ON u.id = c.user_id WHERE c.deleted_at IS NULL"      \
+    "SELECT c.id FROM customers c JOIN users u ON u.id = c.user_id WHERE c.deleted_at IS NULL"     \
     " AND c.customer_number <> 'CUST-00000'"
     items = itest_mgmt_walk(teller.bearer, "/v1/customers", 7, &pages);
     itest_mgmt_same_rows(items, db, LIVE_CUSTOMERS " ORDER BY c.created_at DESC, c.id DESC", NULL,
@@ -593,13 +607,13 @@ int main(void)
           NULL);
     items = itest_mgmt_walk(teller.bearer, "/v1/customers?include=accounts", 60, &pages);
     {
-        PGresult *res = PQexec(
-            db, "SELECT c.id, coalesce(string_agg(a.account_number, ','"
-                " ORDER BY a.created_at DESC, a.id DESC), '')"
-                " FROM customers c LEFT JOIN accounts a ON a.customer_id = c.id"
-                " AND a.deleted_at IS NULL AND a.account_type <> 'INTERNAL'"
-                " WHERE c.deleted_at IS NULL AND c.customer_number <> 'CUST-00000'"
-                " GROUP BY c.id");
+        PGresult *res =
+            PQexec(db, "SELECT c.id, coalesce(string_agg(a.account_number, ','"
+                       " ORDER BY a.created_at DESC, a.id DESC), '')"
+                       " FROM customers c LEFT JOIN accounts a ON a.customer_id = c.id"
+                       " AND a.deleted_at IS NULL AND a.account_type <> 'INTERNAL'"
+                       " WHERE c.deleted_at IS NULL AND c.customer_number <> 'CUST-00000'"
+                       " GROUP BY c.id");
         json_t *want = json_object(), *item;
         size_t i, with_accounts = 0;
         CHECK(PQresultStatus(res) == PGRES_TUPLES_OK, "accounts by customer: %s",
@@ -628,8 +642,8 @@ int main(void)
             }
             with_accounts += json_array_size(accounts) > 0;
             CHECK(strcmp(got, itest_mgmt_str(want, itest_mgmt_str(item, "id"))) == 0,
-                  "customer %s: accounts %s, the database has %s", itest_mgmt_str(item, "id"),
-                  got, itest_mgmt_str(want, itest_mgmt_str(item, "id")));
+                  "customer %s: accounts %s, the database has %s", itest_mgmt_str(item, "id"), got,
+                  itest_mgmt_str(want, itest_mgmt_str(item, "id")));
         }
         EXPECT(with_accounts > 100, "only %zu customers with accounts: the case proves little",
                with_accounts);
@@ -664,8 +678,7 @@ int main(void)
         printf("  statements: %ld for a page of 200 with accounts, %ld for 50 single reads\n",
                c1 - c0, c2 - c1);
         EXPECT(c2 - c1 >= 100, "the counter saw only %ld statements for 50 reads", c2 - c1);
-        EXPECT(c1 - c0 <= 25, "a page of 200 customers with accounts took %ld statements",
-               c1 - c0);
+        EXPECT(c1 - c0 <= 25, "a page of 200 customers with accounts took %ld statements", c1 - c0);
         PQfinish(server);
     }
     printf("lists: pages, filters, include=accounts in one query\n");
@@ -759,8 +772,8 @@ int main(void)
         itest_mgmt_customer(teller.bearer, NULL, "fresh", &fresh[i]);
     {
         /* CUSTOMER, TELLER (token), TELLER (API key), MANAGER, SUPER_ADMIN, nobody. */
-        const char *who[] = {grace_cred.bearer, teller.bearer, teller_key.bearer, manager.bearer,
-                             admin.bearer, NULL};
+        const char *who[] = {grace_cred.bearer, teller.bearer, teller_key.bearer,
+                             manager.bearer,    admin.bearer,  NULL};
         char own[128], others[128], patch_corp[128];
         snprintf(own, sizeof own, "/v1/customers/%s", grace_id);
         snprintf(others, sizeof others, "/v1/customers/%s", corp_id);
@@ -774,18 +787,26 @@ int main(void)
                      "{\"email\":\"role%d@roles.example\",\"firstName\":\"R\",\"lastName\":\"%d\"}",
                      r, r);
             expect_status(b, "POST", "/v1/customers", email_body,
-                          b == NULL ? none : staff ? 201 : 403);
+                          b == NULL ? none
+                          : staff   ? 201
+                                    : 403);
             expect_status(b, "GET", "/v1/customers?limit=2", NULL,
-                          b == NULL ? none : staff ? 200 : 403);
+                          b == NULL ? none
+                          : staff   ? 200
+                                    : 403);
             expect_status(b, "GET", own, NULL, b == NULL ? none : 200);
             expect_status(b, "GET", others, NULL, b == NULL ? none : staff ? 200 : 404);
             expect_status(b, "PATCH", patch_corp, "{\"city\":\"Berlin\"}",
-                          b == NULL ? none : staff ? 200 : 403);
+                          b == NULL ? none
+                          : staff   ? 200
+                                    : 403);
             /* The managers decide on (fresh[0], fresh[1]) and delete (fresh[2], fresh[3]) a
              * customer each; the others are refused on fresh[2] and fresh[3]. */
             snprintf(kyc, sizeof kyc, "/v1/customers/%s/kyc", fresh[mgr ? r - 3 : 2].id);
             expect_status(b, "POST", kyc, "{\"status\":\"VERIFIED\"}",
-                          b == NULL ? none : mgr ? 200 : 403);
+                          b == NULL ? none
+                          : mgr     ? 200
+                                    : 403);
             snprintf(del, sizeof del, "/v1/customers/%s", fresh[mgr ? r - 1 : 3].id);
             expect_status(b, "DELETE", del, NULL, b == NULL ? none : mgr ? 204 : 403);
         }
@@ -818,8 +839,9 @@ int main(void)
             {"POST", "list", "", 400, "/problems/invalid-json"},
             {"POST", "list", "{\"email\":\"a@b.example\",\"email\":\"c@d.example\"}", 400,
              "/problems/invalid-json"},
-            {"POST", "list", "{\"firstName\":\"a\\u0000b\",\"lastName\":\"B\",\"email\":\"x@y.example\"}",
-             400, "/problems/invalid-json"},
+            {"POST", "list",
+             "{\"firstName\":\"a\\u0000b\",\"lastName\":\"B\",\"email\":\"x@y.example\"}", 400,
+             "/problems/invalid-json"},
             {"POST", "list", "{\"firstName\":\"A\",\"lastName\":\"B\"}", 422,
              "/problems/missing-field"},
             {"POST", "list", "{\"email\":\"x@y.example\",\"lastName\":\"B\"}", 422,
@@ -832,8 +854,9 @@ int main(void)
              422, "/problems/invalid-field"},
             {"POST", "list", "{\"email\":\"x@y.example\",\"firstName\":\"   \",\"lastName\":\"B\"}",
              422, "/problems/invalid-field"},
-            {"POST", "list", "{\"email\":\"x@y.example\",\"firstName\":\"A\\nB\",\"lastName\":\"B\"}",
-             422, "/problems/invalid-field"},
+            {"POST", "list",
+             "{\"email\":\"x@y.example\",\"firstName\":\"A\\nB\",\"lastName\":\"B\"}", 422,
+             "/problems/invalid-field"},
             {"POST", "list", "{\"email\":\"x@y.example\",\"firstName\":null,\"lastName\":\"B\"}",
              422, "/problems/invalid-field"},
             {"POST", "list", "{\"email\":\"not-an-email\",\"firstName\":\"A\",\"lastName\":\"B\"}",
@@ -870,10 +893,12 @@ int main(void)
              "\"nationality\":\"us\"}",
              422, "/problems/invalid-field"},
             {"POST", "list",
-             "{\"email\":\"x@y.example\",\"firstName\":\"A\",\"lastName\":\"B\",\"country\":\"XX\"}",
+             "{\"email\":\"x@y.example\",\"firstName\":\"A\",\"lastName\":\"B\",\"country\":"
+             "\"XX\"}",
              422, "/problems/invalid-field"},
             {"POST", "list",
-             "{\"email\":\"x@y.example\",\"firstName\":\"A\",\"lastName\":\"B\",\"idType\":\"SSN\"}",
+             "{\"email\":\"x@y.example\",\"firstName\":\"A\",\"lastName\":\"B\",\"idType\":"
+             "\"SSN\"}",
              422, "/problems/invalid-field"},
             {"POST", "list",
              "{\"email\":\"x@y.example\",\"firstName\":\"A\",\"lastName\":\"B\","
@@ -884,7 +909,8 @@ int main(void)
              "\"customerType\":\"PERSON\"}",
              422, "/problems/invalid-field"},
             {"POST", "list",
-             "{\"email\":\"x@y.example\",\"firstName\":\"A\",\"lastName\":\"B\",\"phone\":\"12ab\"}",
+             "{\"email\":\"x@y.example\",\"firstName\":\"A\",\"lastName\":\"B\",\"phone\":"
+             "\"12ab\"}",
              422, "/problems/invalid-field"},
             {"POST", "list",
              "{\"email\":\"x@y.example\",\"firstName\":\"A\",\"lastName\":\"B\","
@@ -902,7 +928,8 @@ int main(void)
              "{\"email\":\"x@y.example\",\"firstName\":\"A\",\"lastName\":\"B\",\"password\":12}",
              422, "/problems/invalid-field"},
             {"POST", "list",
-             "{\"email\":\"x@y.example\",\"firstName\":\"A\",\"lastName\":\"B\",\"nickname\":\"C\"}",
+             "{\"email\":\"x@y.example\",\"firstName\":\"A\",\"lastName\":\"B\",\"nickname\":"
+             "\"C\"}",
              422, "/problems/unknown-field"},
             {"POST", "list",
              "{\"email\":\"x@y.example\",\"firstName\":\"A\",\"lastName\":\"B\","
@@ -945,7 +972,8 @@ int main(void)
             else if (strcmp(bad[i].path_kind, "kyc") == 0)
                 snprintf(target, sizeof target, "/v1/customers/%s/kyc", spare[1].id);
             else if (strcmp(bad[i].path_kind, "nobody") == 0)
-                snprintf(target, sizeof target, "/v1/customers/00000000-0000-4000-8000-00000000beef");
+                snprintf(target, sizeof target,
+                         "/v1/customers/00000000-0000-4000-8000-00000000beef");
             else if (strcmp(bad[i].path_kind, "junk") == 0)
                 snprintf(target, sizeof target, "/v1/customers/1%%27%%20OR%%201=1");
             else
@@ -958,9 +986,9 @@ int main(void)
         memset(big, 'a', sizeof big - 1);
         big[sizeof big - 1] = '\0';
         {
-            char *long_name = itest_mgmt_body(json_pack(
-                "{s:s, s:s#, s:s}", "email", "x@y.example", "firstName", big, (int)101,
-                "lastName", "B"));
+            char *long_name =
+                itest_mgmt_body(json_pack("{s:s, s:s#, s:s}", "email", "x@y.example", "firstName",
+                                          big, (int)101, "lastName", "B"));
             itest_mgmt_problem(manager.bearer, "POST", "/v1/customers", long_name, 422,
                                "/problems/invalid-field");
             free(long_name);
@@ -985,10 +1013,12 @@ int main(void)
         }
         {
             static const char *const params[] = {
-                "kycStatus=DONE", "riskLevel=low", "customerType=", "include=users",
-                "limit=0",        "limit=201",     "limit=x",       "foo=1",
-                "cursor=xyz",     "customerNumber=1%27%3BDROP", "email=nope",
-                "kycStatus=PENDING&kycStatus=VERIFIED"};
+                "kycStatus=DONE", "riskLevel=low",
+                "customerType=",  "include=users",
+                "limit=0",        "limit=201",
+                "limit=x",        "foo=1",
+                "cursor=xyz",     "customerNumber=1%27%3BDROP",
+                "email=nope",     "kycStatus=PENDING&kycStatus=VERIFIED"};
             for (size_t i = 0; i < sizeof params / sizeof params[0]; i++) {
                 itest_resp r;
                 snprintf(path, sizeof path, "/v1/customers?%s", params[i]);
@@ -1002,8 +1032,7 @@ int main(void)
         /* A cursor of the account list is not one of the customer list. */
         o = itest_mgmt_ok(manager.bearer, "GET", "/v1/accounts?limit=1", NULL, 200);
         CHECK(json_is_string(json_object_get(o, "nextCursor")), "no account cursor");
-        snprintf(path, sizeof path, "/v1/customers?cursor=%s",
-                 itest_mgmt_str(o, "nextCursor"));
+        snprintf(path, sizeof path, "/v1/customers?cursor=%s", itest_mgmt_str(o, "nextCursor"));
         json_decref(o);
         itest_mgmt_problem(manager.bearer, "GET", path, NULL, 400, "/problems/invalid-cursor");
     }
@@ -1058,6 +1087,12 @@ int main(void)
     free(before);
     printf("isolation: another tenant's customers are not found\n");
 
+    /* No audit row of the whole run holds a password or a hash. */
+    EXPECT(itest_mgmt_long(db,
+                           "SELECT count(*) FROM audit_logs WHERE concat(changes::text,"
+                           " metadata::text) ~* '(argon2|password|Cobol-1959-Navy)'",
+                           NULL, NULL) == 0,
+           "a secret in the audit log");
     {
         char out[512];
         int rc = itest_ledgerctl(out, sizeof out, "verify", "--tenant", t.slug, NULL);

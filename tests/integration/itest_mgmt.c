@@ -25,8 +25,7 @@ static lg_keyring *keyring(void)
     return kr;
 }
 
-void itest_mgmt_token(const itest_tenant *t, const char *user_id, const char *role,
-                      itest_cred *out)
+void itest_mgmt_token(const itest_tenant *t, const char *user_id, const char *role, itest_cred *out)
 {
     json_t *claims = json_pack("{s:s, s:s, s:s}", "sub", user_id, "tid", t->id, "role", role);
     char *token = lg_jwt_sign(keyring(), claims, 3600);
@@ -194,8 +193,8 @@ json_t *itest_mgmt_ok(const char *bearer, const char *method, const char *path, 
     return o;
 }
 
-void itest_mgmt_problem(const char *bearer, const char *method, const char *path,
-                        const char *body, long want_status, const char *want_type)
+void itest_mgmt_problem(const char *bearer, const char *method, const char *path, const char *body,
+                        long want_status, const char *want_type)
 {
     itest_resp r;
     const char *type;
@@ -203,8 +202,8 @@ void itest_mgmt_problem(const char *bearer, const char *method, const char *path
     type = json_string_value(json_object_get(r.json, "type"));
     CHECK(r.status == want_status, "%s %s %s: status %ld, expected %ld (%s)", method, path,
           body != NULL ? body : "", r.status, want_status, r.body);
-    CHECK(strncmp(r.content_type, "application/problem+json", 24) == 0,
-          "%s %s: content type %s", method, path, r.content_type);
+    CHECK(strncmp(r.content_type, "application/problem+json", 24) == 0, "%s %s: content type %s",
+          method, path, r.content_type);
     CHECK(type != NULL && strcmp(type, want_type) == 0, "%s %s %s: type %s, expected %s", method,
           path, body != NULL ? body : "", type != NULL ? type : "(none)", want_type);
     CHECK(json_string_value(json_object_get(r.json, "title")) != NULL &&
@@ -266,8 +265,7 @@ void itest_mgmt_date(int days_from_today, char out[11])
     strftime(out, 11, "%Y-%m-%d", &tm);
 }
 
-void itest_mgmt_customer(const char *staff, const char *manager, const char *tag,
-                         itest_customer *c)
+void itest_mgmt_customer(const char *staff, const char *manager, const char *tag, itest_customer *c)
 {
     unsigned char r[5];
     char hex[11], path[128], expiry[11], *body;
@@ -276,11 +274,11 @@ void itest_mgmt_customer(const char *staff, const char *manager, const char *tag
     sodium_bin2hex(hex, sizeof hex, r, sizeof r);
     itest_mgmt_date(3 * 365, expiry);
     snprintf(c->email, sizeof c->email, "%s.%s@customers.example", tag, hex);
-    body = itest_mgmt_body(json_pack(
-        "{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s}", "email", c->email,
-        "firstName", "Test", "lastName", tag, "dateOfBirth", "1980-04-01", "nationality", "FR",
-        "idType", "NATIONAL_ID", "idNumber", hex, "idExpiryDate", expiry, "addressLine1",
-        "1 Rue de la Paix", "city", "Paris", "country", "FR"));
+    body = itest_mgmt_body(
+        json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s}", "email", c->email,
+                  "firstName", "Test", "lastName", tag, "dateOfBirth", "1980-04-01", "nationality",
+                  "FR", "idType", "NATIONAL_ID", "idNumber", hex, "idExpiryDate", expiry,
+                  "addressLine1", "1 Rue de la Paix", "city", "Paris", "country", "FR"));
     o = itest_mgmt_ok(staff, "POST", "/v1/customers", body, 201);
     free(body);
     snprintf(c->id, sizeof c->id, "%s", itest_mgmt_str(o, "id"));
@@ -358,12 +356,12 @@ void itest_mgmt_same_rows(json_t *items, PGconn *db, const char *sql, const char
     CHECK(PQresultStatus(res) == PGRES_TUPLES_OK, "%s: %s", what, PQerrorMessage(db));
     rows = PQntuples(res);
     CHECK(rows > 0, "%s: the database has no such rows; the case proves nothing", what);
-    CHECK(json_array_size(items) == (size_t)rows, "%s: the API listed %zu rows, the database has %d",
-          what, json_array_size(items), rows);
+    CHECK(json_array_size(items) == (size_t)rows,
+          "%s: the API listed %zu rows, the database has %d", what, json_array_size(items), rows);
     for (int i = 0; i < rows; i++) {
         const char *id = itest_mgmt_str(json_array_get(items, (size_t)i), "id");
-        CHECK(strcmp(id, PQgetvalue(res, i, 0)) == 0, "%s: row %d is %s, the database has %s",
-              what, i, id, PQgetvalue(res, i, 0));
+        CHECK(strcmp(id, PQgetvalue(res, i, 0)) == 0, "%s: row %d is %s, the database has %s", what,
+              i, id, PQgetvalue(res, i, 0));
     }
     PQclear(res);
     printf("  %-52s %4d rows\n", what, rows);

@@ -40,8 +40,8 @@ void itest_mgmt_api_key(const itest_tenant *t, const char *user_id, const char *
 /* One HTTP exchange. */
 typedef struct {
     long status;
-    char *body;        /* malloc'd, "" when empty */
-    json_t *json;      /* the body parsed, or NULL */
+    char *body;   /* malloc'd, "" when empty */
+    json_t *json; /* the body parsed, or NULL */
     char content_type[128];
     char location[256];
 } itest_resp;
@@ -58,8 +58,8 @@ json_t *itest_mgmt_ok(const char *bearer, const char *method, const char *path, 
                       long want_status);
 /* Expects a problem+json answer of want_status and want_type, with a title and a detail and no
  * SQL text. Counts one check. */
-void itest_mgmt_problem(const char *bearer, const char *method, const char *path,
-                        const char *body, long want_status, const char *want_type);
+void itest_mgmt_problem(const char *bearer, const char *method, const char *path, const char *body,
+                        long want_status, const char *want_type);
 
 /* json_dumps of a packed object (the object is stolen); malloc'd. */
 char *itest_mgmt_body(json_t *o);
