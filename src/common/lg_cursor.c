@@ -117,30 +117,3 @@ int lg_cursor_decode_entry(const char *cursor, int64_t *entry_seq)
     return 0;
 }
 
-int lg_cursor_encode_keyset(char kind, int64_t created_at_us, const char *id, char *out,
-                            size_t out_size)
-{
-    unsigned char bin[TXN_LEN];
-    size_t id_len = 0;
-    if (!lg_uuid_valid(id) || kind == KIND_TXN || kind == KIND_ENTRY)
-        return -1;
-    bin[0] = (unsigned char)kind;
-    put_i64(bin + 1, created_at_us);
-    if (sodium_hex2bin(bin + 9, 16, id, 36, "-", &id_len, NULL) != 0 || id_len != 16)
-        return -1;
-    return encode(bin, sizeof bin, out, out_size);
-}
-
-int lg_cursor_decode_keyset(char kind, const char *cursor, int64_t *created_at_us,
-                            char id[LG_UUID_STRLEN])
-{
-    unsigned char bin[TXN_LEN];
-    char hex[33];
-    if (kind == KIND_TXN || kind == KIND_ENTRY || decode(cursor, bin, sizeof bin, kind) != 0)
-        return -1;
-    sodium_bin2hex(hex, sizeof hex, bin + 9, 16);
-    snprintf(id, LG_UUID_STRLEN, "%.8s-%.4s-%.4s-%.4s-%.12s", hex, hex + 8, hex + 12, hex + 16,
-             hex + 20);
-    *created_at_us = get_i64(bin + 1);
-    return 0;
-}

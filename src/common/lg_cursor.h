@@ -6,10 +6,8 @@
  *   transactions    'T' | created_at, int64 microseconds since the epoch, big-endian | id, 16 bytes
  *                   (25 bytes, 34 characters)
  *   ledger entries  'E' | entry_seq, int64 big-endian (9 bytes, 12 characters)
- *   other lists     a kind byte of the list's own | created_at | id, as transactions
- *                   (API keys: 'K')
  *   other rows      kind | created_at | id, as transactions: users 'U', tenants 'N',
- *                   tenant audit log rows 'L'
+ *                   tenant audit log rows 'L', API keys 'K', customers 'C', accounts 'A'
  *
  * The kind byte keeps a cursor of one list from being read as another's. A cursor is not secret
  * and not signed: all it can do is start a page of the caller's own data at another point.
@@ -39,21 +37,13 @@ int lg_cursor_encode_entry(int64_t entry_seq, char *out, size_t out_size);
 /* Reads a ledger-entry cursor. Returns 0 and sets *entry_seq (> 0), or -1. */
 int lg_cursor_decode_entry(const char *cursor, int64_t *entry_seq);
 
-/* Writes the cursor of a row of a list ordered by (created_at DESC, id DESC), kind being the
- * list's own byte (not 'T' or 'E'), into out[LG_CURSOR_STRLEN]. Returns 0, or -1 when id is not
- * a UUID. */
-int lg_cursor_encode_keyset(char kind, int64_t created_at_us, const char *id, char *out,
-                            size_t out_size);
-
-/* Reads a cursor of lg_cursor_encode_keyset of the same kind. Returns 0 and fills
- * *created_at_us and id (lower case), or -1 for anything else. */
-int lg_cursor_decode_keyset(char kind, const char *cursor, int64_t *created_at_us,
-                            char id[LG_UUID_STRLEN]);
-
 /* Kinds of the lists paged by (created_at, id) other than transactions. */
 #define LG_CURSOR_KIND_USER         'U'
 #define LG_CURSOR_KIND_TENANT       'N'
 #define LG_CURSOR_KIND_TENANT_AUDIT 'L'
+#define LG_CURSOR_KIND_API_KEY      'K'
+#define LG_CURSOR_CUSTOMERS         'C'
+#define LG_CURSOR_ACCOUNTS          'A'
 
 /* Writes the cursor of a row of the list kind (LG_CURSOR_KIND_*) whose sort key is
  * (created_at, id). Returns 0, or -1 when id is not a UUID. */

@@ -4,6 +4,7 @@
  */
 #include "ctl.h"
 
+#include "lg_accounts.h"
 #include "lg_db.h"
 #include "lg_money.h"
 #include "lg_validate.h"
@@ -168,26 +169,6 @@ out:
     return rc;
 }
 
-/* Nine random digits (no leading zero) and a Luhn check digit. */
-static void new_account_number(char out[11])
-{
-    int sum = 0;
-    out[0] = (char)('1' + randombytes_uniform(9));
-    for (int i = 1; i < 9; i++)
-        out[i] = (char)('0' + randombytes_uniform(10));
-    for (int i = 8, dbl = 1; i >= 0; i--, dbl = !dbl) {
-        int d = out[i] - '0';
-        if (dbl) {
-            d *= 2;
-            if (d > 9)
-                d -= 9;
-        }
-        sum += d;
-    }
-    out[9] = (char)('0' + (10 - sum % 10) % 10);
-    out[10] = '\0';
-}
-
 static int money_opt(const char *text, const char *name, char out[LG_MONEY_STRLEN])
 {
     char err[128];
@@ -207,7 +188,7 @@ static int account_open(int argc, char **argv)
                       {"overdraft-limit", NULL, 0}, {"minimum-balance", NULL, 0},
                       {NULL, NULL, 0}};
     const char *slug, *customer, *type, *currency;
-    char overdraft[LG_MONEY_STRLEN], minimum[LG_MONEY_STRLEN], number[11], err[512];
+    char overdraft[LG_MONEY_STRLEN], minimum[LG_MONEY_STRLEN], number[LG_ACCOUNT_NUMBER_LEN + 1], err[512];
     PGconn *master = NULL, *db = NULL;
     lg_keyring *kr = NULL;
     PGresult *c = NULL, *a = NULL;
@@ -249,7 +230,7 @@ static int account_open(int argc, char **argv)
     if (c == NULL)
         goto out;
     for (int attempt = 0; attempt < 5 && a == NULL; attempt++) {
-        new_account_number(number);
+        lg_account_number_generate(number);
         a = lg_db_query(db,
                         "INSERT INTO accounts (account_number, account_type, customer_id, "
                         "currency, overdraft_limit, minimum_balance, gl_code, normal_side, "

@@ -43,6 +43,7 @@ static const char usage[] =
     "               [--overdraft-limit 0.00] [--minimum-balance 0.00]\n"
     "                                   open an account; prints the account number\n"
     "  verify [--tenant S]              check the double-entry invariants; exit 1 on a break\n"
+    "  kyc expire [--tenant S]          mark expired identity documents' customers EXPIRED\n"
     "\n"
     "Environment: LEDGER_MASTER_DSN (libpq conninfo of the master database),\n"
     "LEDGER_ADMIN_DSN (a superuser on the server that gets new databases),\n"
@@ -196,7 +197,9 @@ int main(int argc, char **argv)
                     {"migrate", cmd_migrate},   {"tenant", cmd_tenant},
                     {"apikey", cmd_apikey},     {"customer", cmd_customer},
                     {"account", cmd_account},   {"verify", cmd_verify},
-                    {"admin", cmd_admin},       {"user", cmd_user}};
+                    {"admin", cmd_admin},       {"user", cmd_user},
+
+                    {"kyc", cmd_kyc}};
     char err[256];
 
     lg_log_init("ledgerctl");

@@ -7,6 +7,7 @@
 #ifndef LG_API_H
 #define LG_API_H
 
+#include "lg_avro.h"
 #include "lg_crypto.h"
 #include "lg_problem.h"
 #include "lg_provision.h"
@@ -156,6 +157,15 @@ void api_respond(api_request *r, int status, char *body, const char *content_typ
 void api_respond_problem(api_request *r, const lg_problem *p);
 /* Answers with a JSON value (stolen). */
 void api_respond_json(api_request *r, int status, json_t *value);
+
+/* Route tables of the API's modules (listed in api_dispatch.c). */
+extern const api_route_def api_routes_customers[]; /* api_customers.c: /v1/customers */
+extern const api_route_def api_routes_accounts[];  /* api_accounts.c: /v1/accounts */
+
+/* Who may submit which transaction (api_accounts.c): MANAGER and SUPER_ADMIN anything; a
+ * TELLER DEPOSIT, WITHDRAWAL and TRANSFER; a CUSTOMER a TRANSFER from an account of its own to
+ * a customer account. Returns 0, or -1 with the answer set (403). */
+int api_txn_authorize(api_request *r, const api_caller *caller, const lg_txn_command *cmd);
 
 /* Handles a complete request: either answers it (r->status set) or suspends it until a
  * Kafka delivery report answers it. */

@@ -251,7 +251,7 @@ static void list_keys(api_request *r, const api_caller *caller, const char *cons
         }
     }
     if (q.cursor != NULL &&
-        (lg_cursor_decode_keyset(CURSOR_KIND, q.cursor, &cursor_us, cursor_id) != 0 ||
+        (lg_cursor_decode_row(CURSOR_KIND, q.cursor, &cursor_us, cursor_id) != 0 ||
          lg_time_format_pg(cursor_us, cursor_pg, sizeof cursor_pg) == NULL)) {
         problem(r, 400, "/problems/invalid-cursor", "Invalid cursor", "cursor",
                 "cursor must be a nextCursor returned by this list, unchanged");
@@ -283,7 +283,7 @@ static void list_keys(api_request *r, const api_caller *caller, const char *cons
     for (int i = 0; i < rows && i < limit; i++)
         json_array_append_new(data, key_json(res, i));
     if (rows > limit &&
-        lg_cursor_encode_keyset(
+        lg_cursor_encode_row(
             CURSOR_KIND, strtoll(PQgetvalue(res, (int)limit - 1, KEY_COL_CREATED_US), NULL, 10),
             PQgetvalue(res, (int)limit - 1, 0), next, sizeof next) != 0) {
         json_decref(data);

@@ -19,6 +19,8 @@ static const api_route_def *const route_tables[] = {
     api_routes_apikeys,
     api_routes_users,
     api_routes_system,
+    api_routes_customers,
+    api_routes_accounts,
     NULL,
 };
 

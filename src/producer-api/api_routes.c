@@ -237,6 +237,10 @@ static void post_transaction(api_request *r)
         api_respond_problem(r, &p);
         return;
     }
+    if (api_txn_authorize(r, &caller, &cmd) != 0) {
+        lg_avro_free_command(&cmd);
+        return;
+    }
     if (cmd.type == LG_TXN_REVERSAL &&
         reversal_key_account(r, &caller, cmd.original_transaction_id, reversal_account,
                              sizeof reversal_account) != 0) {

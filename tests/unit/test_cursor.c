@@ -126,18 +126,40 @@ START_TEST(cursor_keyset_round_trips_and_keeps_to_its_kind)
 {
     char c[LG_CURSOR_STRLEN], id[LG_UUID_STRLEN], txn[LG_CURSOR_STRLEN];
     int64_t t = 0;
-    ck_assert_int_eq(lg_cursor_encode_keyset('K', INT64_C(1795601730123456), id_a, c, sizeof c),
+    ck_assert_int_eq(lg_cursor_encode_row('K', INT64_C(1795601730123456), id_a, c, sizeof c),
                      0);
-    ck_assert_int_eq(lg_cursor_decode_keyset('K', c, &t, id), 0);
+    ck_assert_int_eq(lg_cursor_decode_row('K', c, &t, id), 0);
     ck_assert(t == INT64_C(1795601730123456));
     ck_assert_str_eq(id, id_a);
     /* Another list's cursor, and the transactions' kind, are refused. */
-    ck_assert_int_eq(lg_cursor_decode_keyset('U', c, &t, id), -1);
+    ck_assert_int_eq(lg_cursor_decode_row('U', c, &t, id), -1);
     ck_assert_int_eq(lg_cursor_encode_txn(1, id_a, txn, sizeof txn), 0);
-    ck_assert_int_eq(lg_cursor_decode_keyset('K', txn, &t, id), -1);
+    ck_assert_int_eq(lg_cursor_decode_row('K', txn, &t, id), -1);
     ck_assert_int_eq(lg_cursor_decode_txn(c, &t, id), -1);
-    ck_assert_int_eq(lg_cursor_encode_keyset('T', 1, id_a, c, sizeof c), -1);
-    ck_assert_int_eq(lg_cursor_encode_keyset('K', 1, "nope", c, sizeof c), -1);
+    ck_assert_int_eq(lg_cursor_encode_row('K', 1, "nope", c, sizeof c), -1);
+}
+END_TEST
+
+START_TEST(cursor_customer_and_account_rows_keep_lists_apart)
+{
+    char c[LG_CURSOR_STRLEN], a[LG_CURSOR_STRLEN], t[LG_CURSOR_STRLEN], id[LG_UUID_STRLEN];
+    int64_t v = 0;
+    ck_assert_int_eq(lg_cursor_encode_row(LG_CURSOR_CUSTOMERS, 77, id_a, c, sizeof c), 0);
+    ck_assert_int_eq(lg_cursor_encode_row(LG_CURSOR_ACCOUNTS, 77, id_a, a, sizeof a), 0);
+    ck_assert_int_eq(lg_cursor_encode_txn(77, id_a, t, sizeof t), 0);
+    ck_assert_int_eq(lg_cursor_decode_row(LG_CURSOR_CUSTOMERS, c, &v, id), 0);
+    ck_assert_int_eq(v, 77);
+    ck_assert_str_eq(id, id_a);
+    /* The same key in three lists gives three cursors, each refused by the other lists. */
+    ck_assert_str_ne(c, a);
+    ck_assert_str_ne(c, t);
+    ck_assert_int_eq(lg_cursor_decode_row(LG_CURSOR_ACCOUNTS, c, &v, id), -1);
+    ck_assert_int_eq(lg_cursor_decode_row(LG_CURSOR_CUSTOMERS, a, &v, id), -1);
+    ck_assert_int_eq(lg_cursor_decode_row(LG_CURSOR_CUSTOMERS, t, &v, id), -1);
+    ck_assert_int_eq(lg_cursor_decode_txn(c, &v, id), -1);
+    ck_assert_int_eq(lg_cursor_decode_entry(c, &v), -1);
+    /* The entry kind is not a row kind. */
+    ck_assert_int_eq(lg_cursor_encode_row('E', 77, id_a, c, sizeof c), -1);
 }
 END_TEST
 
@@ -155,9 +177,12 @@ static Suite *cursor_suite(void)
     tcase_add_test(tc, cursor_decode_refuses_damaged_text);
     tcase_add_test(tc, cursor_decode_refuses_non_canonical_trailing_bits);
     tcase_add_test(tc, cursor_keyset_round_trips_and_keeps_to_its_kind);
+    tcase_add_test(tc, cursor_customer_and_account_rows_keep_lists_apart);
     suite_add_tcase(s, tc);
     return s;
 }
+
+
 
 int main(void)
 {
