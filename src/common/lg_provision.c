@@ -341,7 +341,7 @@ static int create_internal_accounts(PGconn *db, const char *tenant_name, const c
     PQclear(res);
     for (int c = 0; c < n_codes; c++)
         for (size_t i = 0; i < sizeof internal_accounts / sizeof internal_accounts[0]; i++) {
-            char number[32];
+            char number[96];
             snprintf(number, sizeof number, "GL-%s-%s", internal_accounts[i].gl_code, codes[c]);
             res =
                 query(db,
