@@ -683,7 +683,8 @@ static void create_customer(api_request *r, const api_caller *caller, const char
     res = api_mgmt_db_query(
         &x, "customer",
         "INSERT INTO users (email, password_hash, first_name, last_name, phone, role)"
-        " VALUES ($1, $2, $3, $4, $5, 'CUSTOMER') ON CONFLICT (email) DO NOTHING RETURNING id",
+        " VALUES ($1, $2, $3, $4, $5, 'CUSTOMER')"
+        " ON CONFLICT (email) WHERE deleted_at IS NULL DO NOTHING RETURNING id",
         5,
         (const char *[]){api_mgmt_str(rec, "email"), hash, api_mgmt_str(rec, "firstName"),
                          api_mgmt_str(rec, "lastName"), api_mgmt_str(rec, "phone")});
