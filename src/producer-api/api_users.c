@@ -18,8 +18,9 @@
  *   - The bank's internal users - its system user (system@<slug>.internal) and the users API
  *     keys act as (apikey.<name>@<slug>.internal), all with password_hash '!' and an e-mail
  *     ending in ".internal" - are not managed here: they are not listed, not found, and do not
- *     count towards the tenant's maxUsers. Every other non-deleted user counts, customers'
- *     included. The ".internal" e-mail domain is reserved.
+ *     count towards the tenant's maxUsers. maxUsers bounds the bank's staff: every other
+ *     non-deleted user counts, except customers' users (customers are bounded through their
+ *     accounts, by maxAccounts). The ".internal" e-mail domain is reserved.
  *   - E-mail addresses are stored in lower case and are unique among non-deleted users.
  *   - The tenant keeps at least one active SUPER_ADMIN: a change that would leave none (a
  *     deactivation, suspension, deletion or demotion of the last one, oneself included) is
@@ -302,7 +303,7 @@ static void create_user(api_request *r, const api_caller *caller, const char *co
         return;
     }
     res = api_db_query(db,
-                       "SELECT count(*) FILTER (WHERE true),"
+                       "SELECT count(*) FILTER (WHERE u.role <> 'CUSTOMER'),"
                        " count(*) FILTER (WHERE lower(u.email) = $1)"
                        " FROM users u WHERE u.deleted_at IS NULL AND NOT " INTERNAL_USER,
                        1, (const char *[]){email}, state, err, sizeof err);
