@@ -431,9 +431,11 @@ int main(void)
         char *count;
         itest_user_insert(db2, "sa@abc.example", "SUPER_ADMIN", NULL, sa_id);
         itest_token_user(sa_tok, sizeof sa_tok, id, sa_id, "SUPER_ADMIN");
+        /* maxUsers bounds the staff: internal users and customers' users do not count. */
         count = itest_sql_value(db2,
-                                "SELECT count(*)::text FROM users WHERE deleted_at IS NULL AND NOT"
-                                " (password_hash = '!' AND email LIKE '%.internal')",
+                                "SELECT count(*)::text FROM users WHERE deleted_at IS NULL"
+                                " AND role <> 'CUSTOMER'"
+                                " AND NOT (password_hash = '!' AND email LIKE '%.internal')",
                                 NULL);
         snprintf(q, sizeof q, "{\"maxUsers\":%s}", count);
         json_decref(call_ok(admin_tok, "PATCH", path, q, 200));
