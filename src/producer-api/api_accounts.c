@@ -112,22 +112,22 @@ static const char *const account_read_only[] = {
 static json_t *account_json(const PGresult *res, int row)
 {
     json_t *o = json_object();
-    json_object_set_new(o, "id", api_mgmt_col(res, row, AC_ID));
-    json_object_set_new(o, "accountNumber", api_mgmt_col(res, row, AC_NUMBER));
-    json_object_set_new(o, "accountType", api_mgmt_col(res, row, AC_TYPE));
-    json_object_set_new(o, "customerId", api_mgmt_col(res, row, AC_CUSTOMER));
-    json_object_set_new(o, "customerNumber", api_mgmt_col(res, row, AC_CUSTOMER_NUMBER));
-    json_object_set_new(o, "currency", api_mgmt_col(res, row, AC_CURRENCY));
+    json_object_set_new(o, "id", api_db_text(res, row, AC_ID));
+    json_object_set_new(o, "accountNumber", api_db_text(res, row, AC_NUMBER));
+    json_object_set_new(o, "accountType", api_db_text(res, row, AC_TYPE));
+    json_object_set_new(o, "customerId", api_db_text(res, row, AC_CUSTOMER));
+    json_object_set_new(o, "customerNumber", api_db_text(res, row, AC_CUSTOMER_NUMBER));
+    json_object_set_new(o, "currency", api_db_text(res, row, AC_CURRENCY));
     json_object_set_new(o, "balance", api_mgmt_col_money(res, row, AC_BALANCE));
     json_object_set_new(o, "availableBalance", api_mgmt_col_money(res, row, AC_AVAILABLE));
     json_object_set_new(o, "minimumBalance", api_mgmt_col_money(res, row, AC_MINIMUM));
     json_object_set_new(o, "overdraftLimit", api_mgmt_col_money(res, row, AC_OVERDRAFT));
-    json_object_set_new(o, "interestRate", api_mgmt_col(res, row, AC_RATE));
-    json_object_set_new(o, "status", api_mgmt_col(res, row, AC_STATUS));
-    json_object_set_new(o, "createdAt", api_mgmt_col(res, row, AC_CREATED));
-    json_object_set_new(o, "createdBy", api_mgmt_col(res, row, AC_CREATED_BY));
-    json_object_set_new(o, "updatedAt", api_mgmt_col(res, row, AC_UPDATED));
-    json_object_set_new(o, "closedAt", api_mgmt_col(res, row, AC_CLOSED));
+    json_object_set_new(o, "interestRate", api_db_text(res, row, AC_RATE));
+    json_object_set_new(o, "status", api_db_text(res, row, AC_STATUS));
+    json_object_set_new(o, "createdAt", api_db_text(res, row, AC_CREATED));
+    json_object_set_new(o, "createdBy", api_db_text(res, row, AC_CREATED_BY));
+    json_object_set_new(o, "updatedAt", api_db_text(res, row, AC_UPDATED));
+    json_object_set_new(o, "closedAt", api_db_text(res, row, AC_CLOSED));
     return o;
 }
 
@@ -206,7 +206,7 @@ static void answer_account(api_mgmt_db *x, const char *number, int status)
     api_mgmt_db_close(x);
     if (PQntuples(res) != 1) {
         PQclear(res);
-        api_mgmt_problem(x->r, 404, P_NOT_FOUND, "Not found", NULL, "no account with this number");
+        api_problem(x->r, 404, P_NOT_FOUND, "Not found", NULL, "no account with this number");
         return;
     }
     if (status == 201)
@@ -220,7 +220,7 @@ static int check_number(api_request *r, const char *number)
 {
     if (lg_account_number_valid(number))
         return 0;
-    api_mgmt_problem(r, 404, P_NOT_FOUND, "Not found", NULL, "no account with this number");
+    api_problem(r, 404, P_NOT_FOUND, "Not found", NULL, "no account with this number");
     return -1;
 }
 
@@ -237,7 +237,7 @@ static int read_amount(api_request *r, json_t *body, const char *name, int64_t *
     if (rc <= 0)
         return rc;
     if (lg_money_parse(s, minor, err, sizeof err) != 0) {
-        api_mgmt_problem(r, 422, P_INVALID_AMOUNT, "Invalid amount", name,
+        api_problem(r, 422, P_INVALID_AMOUNT, "Invalid amount", name,
                          "%s must be a decimal string such as \"100.00\", zero or more: %s", name,
                          err);
         return -1;
@@ -258,7 +258,7 @@ static int read_rate(api_request *r, json_t *body, int64_t *minor, char out[LG_M
     if (rc <= 0 || s == NULL)
         return rc;
     if (lg_money_parse(s, minor, err, sizeof err) != 0 || *minor > RATE_MAX_MINOR) {
-        api_mgmt_problem(r, 422, P_INVALID_FIELD, "Invalid field", "interestRate",
+        api_problem(r, 422, P_INVALID_FIELD, "Invalid field", "interestRate",
                          "interestRate is an annual percentage from \"0\" to \"100.00\" with at "
                          "most two fraction digits, as a string");
         return -1;
@@ -302,23 +302,23 @@ static void open_account(api_request *r, const api_caller *caller, const char *c
         const char *missing = customer_id == NULL ? "customerId"
                               : type == NULL      ? "accountType"
                                                   : "currency";
-        api_mgmt_problem(r, 422, P_MISSING_FIELD, "Missing field", missing, "%s is required",
+        api_problem(r, 422, P_MISSING_FIELD, "Missing field", missing, "%s is required",
                          missing);
         goto out;
     }
     if (!lg_uuid_valid(customer_id)) {
-        api_mgmt_problem(r, 422, P_INVALID_FIELD, "Invalid field", "customerId",
+        api_problem(r, 422, P_INVALID_FIELD, "Invalid field", "customerId",
                          "customerId must be a customer's id (a lower-case UUID)");
         goto out;
     }
     if (strcmp(type, "SAVINGS") != 0 && strcmp(type, "CHECKING") != 0 &&
         strcmp(type, "FIXED_DEPOSIT") != 0 && strcmp(type, "LOAN") != 0) {
-        api_mgmt_problem(r, 422, P_INVALID_FIELD, "Invalid field", "accountType",
+        api_problem(r, 422, P_INVALID_FIELD, "Invalid field", "accountType",
                          "accountType must be SAVINGS, CHECKING, FIXED_DEPOSIT or LOAN");
         goto out;
     }
     if (!lg_currency_valid(currency)) {
-        api_mgmt_problem(r, 422, P_INVALID_CURR, "Invalid currency", "currency",
+        api_problem(r, 422, P_INVALID_CURR, "Invalid currency", "currency",
                          "currency must be an ISO 4217 code in capitals, such as \"USD\"");
         goto out;
     }
@@ -327,7 +327,7 @@ static void open_account(api_request *r, const api_caller *caller, const char *c
         const char *field = minimum_minor > 0     ? "minimumBalance"
                             : overdraft_minor > 0 ? "overdraftLimit"
                                                   : "interestRate";
-        api_mgmt_problem(r, 403, P_FORBIDDEN, "Forbidden", field,
+        api_problem(r, 403, P_FORBIDDEN, "Forbidden", field,
                          "an account with a %s other than 0 is opened by a MANAGER or "
                          "SUPER_ADMIN",
                          field);
@@ -365,12 +365,12 @@ static void open_account(api_request *r, const api_caller *caller, const char *c
     if (PQntuples(res) != 1) {
         PQclear(res);
         api_mgmt_db_close(&x);
-        api_mgmt_problem(r, 422, P_UNKNOWN_CUST, "Unknown customer", "customerId",
+        api_problem(r, 422, P_UNKNOWN_CUST, "Unknown customer", "customerId",
                          "no customer with this id");
         goto out;
     }
     if (strcmp(PQgetvalue(res, 0, 0), "VERIFIED") != 0) {
-        api_mgmt_problem(r, 409, P_KYC_NOT_VERIFIED, "KYC not verified", "customerId",
+        api_problem(r, 409, P_KYC_NOT_VERIFIED, "KYC not verified", "customerId",
                          "the customer's KYC status is %s; accounts are opened for VERIFIED "
                          "customers only",
                          PQgetvalue(res, 0, 0));
@@ -381,7 +381,7 @@ static void open_account(api_request *r, const api_caller *caller, const char *c
     if (PQgetvalue(res, 0, 2)[0] != 't') {
         PQclear(res);
         api_mgmt_db_close(&x);
-        api_mgmt_problem(r, 422, P_INVALID_CURR, "Invalid currency", "currency",
+        api_problem(r, 422, P_INVALID_CURR, "Invalid currency", "currency",
                          "the bank keeps no %s ledger; accounts are opened in its currencies",
                          currency);
         goto out;
@@ -390,7 +390,7 @@ static void open_account(api_request *r, const api_caller *caller, const char *c
         snprintf(count_limit, sizeof count_limit, "%d", caller->tenant.max_accounts);
         PQclear(res);
         api_mgmt_db_close(&x);
-        api_mgmt_problem(r, 409, P_LIMIT_REACHED, "Limit reached", NULL,
+        api_problem(r, 409, P_LIMIT_REACHED, "Limit reached", NULL,
                          "the bank has reached its limit of %s customer accounts (maxAccounts); "
                          "close and delete accounts or raise the limit",
                          count_limit);
@@ -475,22 +475,22 @@ static void list_accounts(api_request *r, const api_caller *caller, const char *
     if (api_mgmt_query(r, names, q) != 0 ||
         api_mgmt_enum_param(r, "status", q[LQ_STATUS], account_statuses) != 0 ||
         api_mgmt_enum_param(r, "accountType", q[LQ_TYPE], account_types) != 0 ||
-        api_mgmt_limit(r, q[LQ_LIMIT], &limit) != 0)
+        api_query_limit(r, q[LQ_LIMIT], &limit) != 0)
         return;
     if (q[LQ_CUSTOMER] != NULL && !lg_uuid_valid(q[LQ_CUSTOMER])) {
-        api_mgmt_problem(r, 400, P_INVALID_PARAM, "Invalid query parameter", "customerId",
+        api_problem(r, 400, P_INVALID_PARAM, "Invalid query parameter", "customerId",
                          "customerId must be a customer's id (a lower-case UUID)");
         return;
     }
     if (q[LQ_CURRENCY] != NULL && !lg_currency_valid(q[LQ_CURRENCY])) {
-        api_mgmt_problem(r, 400, P_INVALID_PARAM, "Invalid query parameter", "currency",
+        api_problem(r, 400, P_INVALID_PARAM, "Invalid query parameter", "currency",
                          "currency must be an ISO 4217 code in capitals, such as USD");
         return;
     }
     if (q[LQ_CURSOR] != NULL &&
         (lg_cursor_decode_row(LG_CURSOR_ACCOUNTS, q[LQ_CURSOR], &cursor_us, cursor_id) != 0 ||
          lg_time_format_pg(cursor_us, cursor_pg, sizeof cursor_pg) == NULL)) {
-        api_mgmt_problem(r, 400, P_INVALID_CURSOR, "Invalid cursor", "cursor",
+        api_problem(r, 400, P_INVALID_CURSOR, "Invalid cursor", "cursor",
                          "cursor must be a nextCursor returned by this list, unchanged");
         return;
     }
@@ -523,12 +523,12 @@ static void list_accounts(api_request *r, const api_caller *caller, const char *
                              PQgetvalue(res, limit - 1, AC_ID), next, sizeof next) != 0) {
         PQclear(res);
         json_decref(data);
-        api_mgmt_problem(r, 500, P_INTERNAL, "Internal error", NULL,
+        api_problem(r, 500, P_INTERNAL, "Internal error", NULL,
                          "the next page cannot be addressed");
         return;
     }
     PQclear(res);
-    api_respond_json(r, 200, api_mgmt_page(data, rows > limit ? next : NULL));
+    api_respond_json(r, 200, api_page_json(data, rows > limit ? next : NULL));
 }
 
 /* ------------------------------------------------------------------ changing */
@@ -558,7 +558,7 @@ static PGresult *begin_change(api_request *r, const api_caller *caller, const ch
     if (PQntuples(res) != 1) {
         PQclear(res);
         api_mgmt_db_close(x);
-        api_mgmt_problem(r, 404, P_NOT_FOUND, "Not found", NULL, "no account with this number");
+        api_problem(r, 404, P_NOT_FOUND, "Not found", NULL, "no account with this number");
         goto fail;
     }
     return res;
@@ -593,13 +593,13 @@ static void change_status(api_request *r, const api_caller *caller, const char *
     to = act == ACT_FREEZE ? "FROZEN" : act == ACT_UNFREEZE ? "ACTIVE" : "CLOSED";
     if (act == ACT_FREEZE && strcmp(status, "ACTIVE") != 0) {
         api_mgmt_db_close(&x);
-        api_mgmt_problem(r, 409, P_ACCOUNT_STATUS, "Account status does not allow this", NULL,
+        api_problem(r, 409, P_ACCOUNT_STATUS, "Account status does not allow this", NULL,
                          "the account is %s; only an ACTIVE account can be frozen", status);
         goto out;
     }
     if (act == ACT_UNFREEZE && strcmp(status, "FROZEN") != 0) {
         api_mgmt_db_close(&x);
-        api_mgmt_problem(r, 409, P_ACCOUNT_STATUS, "Account status does not allow this", NULL,
+        api_problem(r, 409, P_ACCOUNT_STATUS, "Account status does not allow this", NULL,
                          "the account is %s; only a FROZEN account can be unfrozen", status);
         goto out;
     }
@@ -608,13 +608,13 @@ static void change_status(api_request *r, const api_caller *caller, const char *
         char err[64];
         if (strcmp(status, "FROZEN") == 0) {
             api_mgmt_db_close(&x);
-            api_mgmt_problem(r, 409, P_ACCOUNT_FROZEN, "Account frozen", NULL,
+            api_problem(r, 409, P_ACCOUNT_FROZEN, "Account frozen", NULL,
                              "the account is FROZEN; unfreeze it before closing it");
             goto out;
         }
         if (strcmp(status, "CLOSED") == 0) {
             api_mgmt_db_close(&x);
-            api_mgmt_problem(r, 409, P_ACCOUNT_STATUS, "Account status does not allow this", NULL,
+            api_problem(r, 409, P_ACCOUNT_STATUS, "Account status does not allow this", NULL,
                              "the account is already CLOSED");
             goto out;
         }
@@ -623,7 +623,7 @@ static void change_status(api_request *r, const api_caller *caller, const char *
                 0 ||
             balance != 0 || available != 0) {
             api_mgmt_db_close(&x);
-            api_mgmt_problem(r, 409, P_BALANCE, "Balance not zero", NULL,
+            api_problem(r, 409, P_BALANCE, "Balance not zero", NULL,
                              "an account is closed at a zero balance and available balance; "
                              "it holds %s (available %s)",
                              PQgetvalue(row, 0, AC_BALANCE), PQgetvalue(row, 0, AC_AVAILABLE));
@@ -698,7 +698,7 @@ static void patch_account(api_request *r, const api_caller *caller, const char *
     }
     if (strcmp(PQgetvalue(row, 0, AC_STATUS), "CLOSED") == 0) {
         api_mgmt_db_close(&x);
-        api_mgmt_problem(r, 409, P_ACCOUNT_STATUS, "Account status does not allow this", NULL,
+        api_problem(r, 409, P_ACCOUNT_STATUS, "Account status does not allow this", NULL,
                          "the account is CLOSED; its settings no longer change");
         goto out;
     }
@@ -759,7 +759,7 @@ static void delete_account(api_request *r, const api_caller *caller, const char 
     api_mgmt_db x;
 
     if (r->body_len > 0) {
-        api_mgmt_problem(r, 400, "/problems/invalid-json", "Malformed request body", NULL,
+        api_problem(r, 400, "/problems/invalid-json", "Malformed request body", NULL,
                          "DELETE takes no body");
         return;
     }
@@ -768,7 +768,7 @@ static void delete_account(api_request *r, const api_caller *caller, const char 
         return;
     if (strcmp(PQgetvalue(row, 0, AC_STATUS), "CLOSED") != 0) {
         api_mgmt_db_close(&x);
-        api_mgmt_problem(r, 409, P_ACCOUNT_STATUS, "Account status does not allow this", NULL,
+        api_problem(r, 409, P_ACCOUNT_STATUS, "Account status does not allow this", NULL,
                          "the account is %s; only a CLOSED account is deleted (close it first)",
                          PQgetvalue(row, 0, AC_STATUS));
         goto out;
@@ -813,19 +813,19 @@ int api_txn_authorize(api_request *r, const api_caller *caller, const lg_txn_com
         if (cmd->type == LG_TXN_DEPOSIT || cmd->type == LG_TXN_WITHDRAWAL ||
             cmd->type == LG_TXN_TRANSFER)
             return 0;
-        api_mgmt_problem(r, 403, P_FORBIDDEN, "Forbidden", "type",
+        api_problem(r, 403, P_FORBIDDEN, "Forbidden", "type",
                          "a TELLER submits DEPOSIT, WITHDRAWAL and TRANSFER; a %s needs the role "
                          "MANAGER or SUPER_ADMIN",
                          type);
         return -1;
     }
     if (caller->role_bit != API_ROLE_CUSTOMER) {
-        api_mgmt_problem(r, 403, P_FORBIDDEN, "Forbidden", NULL,
+        api_problem(r, 403, P_FORBIDDEN, "Forbidden", NULL,
                          "the role %s may not submit transactions", caller->role);
         return -1;
     }
     if (cmd->type != LG_TXN_TRANSFER) {
-        api_mgmt_problem(r, 403, P_FORBIDDEN, "Forbidden", "type",
+        api_problem(r, 403, P_FORBIDDEN, "Forbidden", "type",
                          "a customer submits TRANSFERs from their own accounts only, not a %s",
                          type);
         return -1;
@@ -850,12 +850,12 @@ int api_txn_authorize(api_request *r, const api_caller *caller, const lg_txn_com
     PQclear(res);
     api_mgmt_db_close(&x);
     if (!own_from) {
-        api_mgmt_problem(r, 403, P_FORBIDDEN, "Forbidden", "fromAccount",
+        api_problem(r, 403, P_FORBIDDEN, "Forbidden", "fromAccount",
                          "fromAccount must be one of your own accounts");
         return -1;
     }
     if (internal_to) {
-        api_mgmt_problem(r, 403, P_FORBIDDEN, "Forbidden", "toAccount",
+        api_problem(r, 403, P_FORBIDDEN, "Forbidden", "toAccount",
                          "toAccount must be a customer account, not one of the bank's own");
         return -1;
     }

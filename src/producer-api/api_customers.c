@@ -316,12 +316,12 @@ static int read_field(api_request *r, const customer_field *f, json_t *body, jso
             size_t used = strlen(list);
             snprintf(list + used, sizeof list - used, "%s%s", i > 0 ? ", " : "", f->values[i]);
         }
-        api_mgmt_problem(r, 422, P_INVALID_FIELD, "Invalid field", f->name, "%s must be one of %s",
+        api_problem(r, 422, P_INVALID_FIELD, "Invalid field", f->name, "%s must be one of %s",
                          f->name, list);
         return -1;
     }
     if (f->check != NULL && f->check(s, why, sizeof why) != 0) {
-        api_mgmt_problem(r, 422, P_INVALID_FIELD, "Invalid field", f->name, "%s %s", f->name, why);
+        api_problem(r, 422, P_INVALID_FIELD, "Invalid field", f->name, "%s %s", f->name, why);
         return -1;
     }
     if (strcmp(f->name, "email") == 0) {
@@ -343,13 +343,13 @@ static int check_record(api_request *r, const json_t *rec)
 {
     const char *type = api_mgmt_str(rec, "customerType");
     if (strcmp(type, "CORPORATE") == 0 && api_mgmt_str(rec, "companyName") == NULL) {
-        api_mgmt_problem(r, 422, P_MISSING_FIELD, "Missing field", "companyName",
+        api_problem(r, 422, P_MISSING_FIELD, "Missing field", "companyName",
                          "a CORPORATE customer needs companyName");
         return -1;
     }
     if (strcmp(type, "INDIVIDUAL") == 0 && (api_mgmt_str(rec, "companyName") != NULL ||
                                             api_mgmt_str(rec, "registrationNumber") != NULL)) {
-        api_mgmt_problem(r, 422, P_INVALID_FIELD, "Invalid field",
+        api_problem(r, 422, P_INVALID_FIELD, "Invalid field",
                          api_mgmt_str(rec, "companyName") != NULL ? "companyName"
                                                                   : "registrationNumber",
                          "an INDIVIDUAL customer has no companyName or registrationNumber "
@@ -390,7 +390,7 @@ static json_t *customer_json(const PGresult *res, int row)
 {
     json_t *o = json_object();
     for (int c = 0; customer_json_names[c] != NULL; c++)
-        json_object_set_new(o, customer_json_names[c], api_mgmt_col(res, row, c));
+        json_object_set_new(o, customer_json_names[c], api_db_text(res, row, c));
     return o;
 }
 
@@ -433,7 +433,7 @@ static void answer_customer(api_mgmt_db *x, const char *id, int status, int incl
     if (PQntuples(res) != 1) {
         PQclear(res);
         api_mgmt_db_close(x);
-        api_mgmt_problem(x->r, 404, P_NOT_FOUND, "Not found", NULL, "no customer with this id");
+        api_problem(x->r, 404, P_NOT_FOUND, "Not found", NULL, "no customer with this id");
         return;
     }
     o = customer_json(res, 0);
@@ -460,7 +460,7 @@ static int parse_include(api_request *r, const char *value, int *include_account
     if (value == NULL)
         return 0;
     if (strcmp(value, "accounts") != 0) {
-        api_mgmt_problem(r, 400, P_INVALID_PARAM, "Invalid query parameter", "include",
+        api_problem(r, 400, P_INVALID_PARAM, "Invalid query parameter", "include",
                          "include takes the value \"accounts\"");
         return -1;
     }
@@ -481,7 +481,7 @@ static void get_customer(api_request *r, const api_caller *caller, const char *c
     if (api_mgmt_query(r, names, q) != 0 || parse_include(r, q[0], &include_accounts) != 0)
         return;
     if (!lg_uuid_valid(id) && !(strcmp(id, "me") == 0 && !api_mgmt_is_staff(caller))) {
-        api_mgmt_problem(r, 404, P_NOT_FOUND, "Not found", NULL, "no customer with this id");
+        api_problem(r, 404, P_NOT_FOUND, "Not found", NULL, "no customer with this id");
         return;
     }
     if (api_mgmt_db_open(&x, r, caller) != 0 || sweep_kyc(&x) != 0)
@@ -496,7 +496,7 @@ static void get_customer(api_request *r, const api_caller *caller, const char *c
         if (PQntuples(res) != 1) {
             PQclear(res);
             api_mgmt_db_close(&x);
-            api_mgmt_problem(r, 404, P_NOT_FOUND, "Not found", NULL,
+            api_problem(r, 404, P_NOT_FOUND, "Not found", NULL,
                              "the caller is no customer of the bank");
             return;
         }
@@ -530,13 +530,13 @@ static void list_customers(api_request *r, const api_caller *caller, const char 
         api_mgmt_enum_param(r, "riskLevel", q[LQ_RISK], risk_levels) != 0 ||
         api_mgmt_enum_param(r, "customerType", q[LQ_TYPE], customer_types) != 0 ||
         parse_include(r, q[LQ_INCLUDE], &include_accounts) != 0 ||
-        api_mgmt_limit(r, q[LQ_LIMIT], &limit) != 0)
+        api_query_limit(r, q[LQ_LIMIT], &limit) != 0)
         return;
     if (q[LQ_NUMBER] != NULL &&
         (strncmp(q[LQ_NUMBER], "CUST-", 5) != 0 || strlen(q[LQ_NUMBER]) < 10 ||
          strlen(q[LQ_NUMBER]) > 24 ||
          strspn(q[LQ_NUMBER] + 5, "0123456789") != strlen(q[LQ_NUMBER] + 5))) {
-        api_mgmt_problem(r, 400, P_INVALID_PARAM, "Invalid query parameter", "customerNumber",
+        api_problem(r, 400, P_INVALID_PARAM, "Invalid query parameter", "customerNumber",
                          "customerNumber looks like CUST-00042");
         return;
     }
@@ -544,7 +544,7 @@ static void list_customers(api_request *r, const api_caller *caller, const char 
         char why[128];
         size_t n = strlen(q[LQ_EMAIL]);
         if (n >= sizeof email || check_email(q[LQ_EMAIL], why, sizeof why) != 0) {
-            api_mgmt_problem(r, 400, P_INVALID_PARAM, "Invalid query parameter", "email",
+            api_problem(r, 400, P_INVALID_PARAM, "Invalid query parameter", "email",
                              "email must be an e-mail address");
             return;
         }
@@ -554,7 +554,7 @@ static void list_customers(api_request *r, const api_caller *caller, const char 
     if (q[LQ_CURSOR] != NULL &&
         (lg_cursor_decode_row(LG_CURSOR_CUSTOMERS, q[LQ_CURSOR], &cursor_us, cursor_id) != 0 ||
          lg_time_format_pg(cursor_us, cursor_pg, sizeof cursor_pg) == NULL)) {
-        api_mgmt_problem(r, 400, P_INVALID_CURSOR, "Invalid cursor", "cursor",
+        api_problem(r, 400, P_INVALID_CURSOR, "Invalid cursor", "cursor",
                          "cursor must be a nextCursor returned by this list, unchanged");
         return;
     }
@@ -589,7 +589,7 @@ static void list_customers(api_request *r, const api_caller *caller, const char 
         PQclear(res);
         json_decref(data);
         api_mgmt_db_close(&x);
-        api_mgmt_problem(r, 500, P_INTERNAL, "Internal error", NULL,
+        api_problem(r, 500, P_INTERNAL, "Internal error", NULL,
                          "the next page cannot be addressed");
         return;
     }
@@ -600,7 +600,7 @@ static void list_customers(api_request *r, const api_caller *caller, const char 
         return;
     }
     api_mgmt_db_close(&x);
-    api_respond_json(r, 200, api_mgmt_page(data, rows > limit ? next : NULL));
+    api_respond_json(r, 200, api_page_json(data, rows > limit ? next : NULL));
 }
 
 /* ------------------------------------------------------------------ writing customers */
@@ -649,7 +649,7 @@ static void create_customer(api_request *r, const api_caller *caller, const char
         if (rc < 0)
             goto out;
         if (rc == 0 && f->not_null && f->dflt == NULL) {
-            api_mgmt_problem(r, 422, P_MISSING_FIELD, "Missing field", f->name, "%s is required",
+            api_problem(r, 422, P_MISSING_FIELD, "Missing field", f->name, "%s is required",
                              f->name);
             goto out;
         }
@@ -664,11 +664,11 @@ static void create_customer(api_request *r, const api_caller *caller, const char
         goto out;
     if (password != NULL) {
         if (lg_password_policy(password, why, sizeof why) != 0) {
-            api_mgmt_problem(r, 422, P_INVALID_FIELD, "Invalid field", "password", "%s", why);
+            api_problem(r, 422, P_INVALID_FIELD, "Invalid field", "password", "%s", why);
             goto out;
         }
         if (lg_password_hash(password, hash) != 0) {
-            api_mgmt_problem(r, 500, P_INTERNAL, "Internal error", NULL,
+            api_problem(r, 500, P_INTERNAL, "Internal error", NULL,
                              "the password cannot be hashed right now");
             goto out;
         }
@@ -693,7 +693,7 @@ static void create_customer(api_request *r, const api_caller *caller, const char
     if (PQntuples(res) != 1) {
         PQclear(res);
         api_mgmt_db_close(&x);
-        api_mgmt_problem(r, 409, P_EMAIL_TAKEN, "E-mail address in use", "email",
+        api_problem(r, 409, P_EMAIL_TAKEN, "E-mail address in use", "email",
                          "a user of the bank already has this e-mail address");
         goto out;
     }
@@ -773,7 +773,7 @@ static void patch_customer(api_request *r, const api_caller *caller, const char 
             json_object_set_new(patch, fields[i].name, v);
     }
     if (!lg_uuid_valid(id)) {
-        api_mgmt_problem(r, 404, P_NOT_FOUND, "Not found", NULL, "no customer with this id");
+        api_problem(r, 404, P_NOT_FOUND, "Not found", NULL, "no customer with this id");
         goto out;
     }
     if (api_mgmt_db_open(&x, r, caller) != 0 || sweep_kyc(&x) != 0 || api_mgmt_db_begin(&x) != 0)
@@ -784,7 +784,7 @@ static void patch_customer(api_request *r, const api_caller *caller, const char 
     if (PQntuples(res) != 1) {
         PQclear(res);
         api_mgmt_db_close(&x);
-        api_mgmt_problem(r, 404, P_NOT_FOUND, "Not found", NULL, "no customer with this id");
+        api_problem(r, 404, P_NOT_FOUND, "Not found", NULL, "no customer with this id");
         goto out;
     }
     current = customer_json(res, 0);
@@ -809,7 +809,7 @@ static void patch_customer(api_request *r, const api_caller *caller, const char 
     /* Risk ratings are the branch management's call. */
     if (json_object_get(changes, "riskLevel") != NULL && !api_mgmt_is_manager(caller)) {
         api_mgmt_db_close(&x);
-        api_mgmt_problem(r, 403, P_FORBIDDEN, "Forbidden", "riskLevel",
+        api_problem(r, 403, P_FORBIDDEN, "Forbidden", "riskLevel",
                          "changing riskLevel needs the role MANAGER or SUPER_ADMIN");
         goto out;
     }
@@ -828,7 +828,7 @@ static void patch_customer(api_request *r, const api_caller *caller, const char 
         if (PQntuples(res) > 0) {
             PQclear(res);
             api_mgmt_db_close(&x);
-            api_mgmt_problem(r, 409, P_EMAIL_TAKEN, "E-mail address in use", "email",
+            api_problem(r, 409, P_EMAIL_TAKEN, "E-mail address in use", "email",
                              "a user of the bank already has this e-mail address");
             goto out;
         }
@@ -906,12 +906,12 @@ static void delete_customer(api_request *r, const api_caller *caller, const char
     int rows;
 
     if (r->body_len > 0) {
-        api_mgmt_problem(r, 400, "/problems/invalid-json", "Malformed request body", NULL,
+        api_problem(r, 400, "/problems/invalid-json", "Malformed request body", NULL,
                          "DELETE takes no body");
         return;
     }
     if (!lg_uuid_valid(id)) {
-        api_mgmt_problem(r, 404, P_NOT_FOUND, "Not found", NULL, "no customer with this id");
+        api_problem(r, 404, P_NOT_FOUND, "Not found", NULL, "no customer with this id");
         return;
     }
     if (api_mgmt_db_open(&x, r, caller) != 0 || api_mgmt_db_begin(&x) != 0)
@@ -925,7 +925,7 @@ static void delete_customer(api_request *r, const api_caller *caller, const char
     if (PQntuples(res) != 1) {
         PQclear(res);
         api_mgmt_db_close(&x);
-        api_mgmt_problem(r, 404, P_NOT_FOUND, "Not found", NULL, "no customer with this id");
+        api_problem(r, 404, P_NOT_FOUND, "Not found", NULL, "no customer with this id");
         return;
     }
     snprintf(user_id, sizeof user_id, "%s", PQgetvalue(res, 0, 0));
@@ -954,12 +954,12 @@ static void delete_customer(api_request *r, const api_caller *caller, const char
         PQclear(accounts);
         api_mgmt_db_close(&x);
         if (blocked[0] != '\0')
-            api_mgmt_problem(r, 409, P_HAS_BALANCE, "Customer holds money", NULL,
+            api_problem(r, 409, P_HAS_BALANCE, "Customer holds money", NULL,
                              "the customer's accounts %s are not at zero balance; pay out and "
                              "close them first",
                              blocked);
         else
-            api_mgmt_problem(r, 409, P_ACCOUNT_FROZEN, "Account frozen", NULL,
+            api_problem(r, 409, P_ACCOUNT_FROZEN, "Account frozen", NULL,
                              "the customer's accounts %s are frozen; unfreeze them first", frozen);
         return;
     }
@@ -1037,24 +1037,24 @@ static void decide_kyc(api_request *r, const api_caller *caller, const char *con
         api_mgmt_string(r, body, "reason", REASON_MAX, 1, &reason) < 0)
         goto out;
     if (status == NULL) {
-        api_mgmt_problem(r, 422, P_MISSING_FIELD, "Missing field", "status",
+        api_problem(r, 422, P_MISSING_FIELD, "Missing field", "status",
                          "status is required: VERIFIED or REJECTED");
         goto out;
     }
     if (strcmp(status, "VERIFIED") != 0 && strcmp(status, "REJECTED") != 0) {
-        api_mgmt_problem(r, 422, P_INVALID_FIELD, "Invalid field", "status",
+        api_problem(r, 422, P_INVALID_FIELD, "Invalid field", "status",
                          "a KYC decision is VERIFIED or REJECTED (EXPIRED is set when the "
                          "identity document expires; PENDING when identity data changes)");
         goto out;
     }
     verified = strcmp(status, "VERIFIED") == 0;
     if (!verified && reason == NULL) {
-        api_mgmt_problem(r, 422, P_MISSING_FIELD, "Missing field", "reason",
+        api_problem(r, 422, P_MISSING_FIELD, "Missing field", "reason",
                          "a rejection needs a reason");
         goto out;
     }
     if (!lg_uuid_valid(id)) {
-        api_mgmt_problem(r, 404, P_NOT_FOUND, "Not found", NULL, "no customer with this id");
+        api_problem(r, 404, P_NOT_FOUND, "Not found", NULL, "no customer with this id");
         goto out;
     }
     if (api_mgmt_db_open(&x, r, caller) != 0 || sweep_kyc(&x) != 0 || api_mgmt_db_begin(&x) != 0)
@@ -1065,14 +1065,14 @@ static void decide_kyc(api_request *r, const api_caller *caller, const char *con
     if (PQntuples(res) != 1) {
         PQclear(res);
         api_mgmt_db_close(&x);
-        api_mgmt_problem(r, 404, P_NOT_FOUND, "Not found", NULL, "no customer with this id");
+        api_problem(r, 404, P_NOT_FOUND, "Not found", NULL, "no customer with this id");
         goto out;
     }
     current = customer_json(res, 0);
     PQclear(res);
     if (strcmp(api_mgmt_str(current, "kycStatus"), "PENDING") != 0) {
         api_mgmt_db_close(&x);
-        api_mgmt_problem(r, 409, P_KYC_TRANSITION, "KYC decision not possible", "status",
+        api_problem(r, 409, P_KYC_TRANSITION, "KYC decision not possible", "status",
                          "the customer's KYC status is %s; a decision is made on a PENDING "
                          "customer only (changing the identity data makes it PENDING again)",
                          api_mgmt_str(current, "kycStatus"));
@@ -1082,7 +1082,7 @@ static void decide_kyc(api_request *r, const api_caller *caller, const char *con
         kyc_missing(current, missing, sizeof missing);
         if (missing[0] != '\0') {
             api_mgmt_db_close(&x);
-            api_mgmt_problem(r, 422, P_KYC_INCOMPLETE, "KYC data incomplete", NULL,
+            api_problem(r, 422, P_KYC_INCOMPLETE, "KYC data incomplete", NULL,
                              "verification needs %s", missing);
             goto out;
         }

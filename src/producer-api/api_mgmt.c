@@ -1,6 +1,8 @@
 /* Helpers of the management endpoints; see api_mgmt.h. */
 #include "api_mgmt.h"
 
+#include "api_input.h"
+
 #include "lg_db.h"
 #include "lg_log.h"
 #include "lg_money.h"
@@ -17,18 +19,6 @@
 #define P_INVALID_PARAMETER "/problems/invalid-parameter"
 #define P_UNAVAILABLE       "/problems/unavailable"
 
-void api_mgmt_problem(api_request *r, int status, const char *type, const char *title,
-                      const char *field, const char *fmt, ...)
-{
-    lg_problem p;
-    char detail[sizeof p.detail];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(detail, sizeof detail, fmt, ap);
-    va_end(ap);
-    lg_problem_set(&p, status, type, title, field, "%s", detail);
-    api_respond_problem(r, &p);
-}
 
 int api_mgmt_is_staff(const api_caller *c)
 {
@@ -70,13 +60,13 @@ static enum MHD_Result read_argument(void *cls, enum MHD_ValueKind kind, const c
             break;
     printable_name(name, sizeof name, key, key_size);
     if (q->names[i] == NULL)
-        api_mgmt_problem(q->r, 400, P_UNKNOWN_PARAMETER, "Unknown query parameter", name,
+        api_problem(q->r, 400, P_UNKNOWN_PARAMETER, "Unknown query parameter", name,
                          "the query parameter \"%s\" is not understood by this resource", name);
     else if (q->values[i] != NULL)
-        api_mgmt_problem(q->r, 400, P_INVALID_PARAMETER, "Invalid query parameter", name,
+        api_problem(q->r, 400, P_INVALID_PARAMETER, "Invalid query parameter", name,
                          "%s is given more than once", name);
     else if (value == NULL || value_size == 0 || strlen(value) != value_size)
-        api_mgmt_problem(q->r, 400, P_INVALID_PARAMETER, "Invalid query parameter", name,
+        api_problem(q->r, 400, P_INVALID_PARAMETER, "Invalid query parameter", name,
                          "%s needs a value", name);
     else {
         q->values[i] = value;
@@ -95,25 +85,6 @@ int api_mgmt_query(api_request *r, const char *const *names, const char **values
     return q.failed ? -1 : 0;
 }
 
-int api_mgmt_limit(api_request *r, const char *text, int *limit)
-{
-    size_t n;
-    long v;
-    if (text == NULL) {
-        *limit = API_MGMT_PAGE_DEFAULT;
-        return 0;
-    }
-    n = strlen(text);
-    v = n > 0 && n <= 3 && strspn(text, "0123456789") == n ? strtol(text, NULL, 10) : 0;
-    if (v < 1 || v > API_MGMT_PAGE_MAX) {
-        api_mgmt_problem(r, 400, P_INVALID_PARAMETER, "Invalid query parameter", "limit",
-                         "limit must be a whole number from 1 to %d (default %d)",
-                         API_MGMT_PAGE_MAX, API_MGMT_PAGE_DEFAULT);
-        return -1;
-    }
-    *limit = (int)v;
-    return 0;
-}
 
 int api_mgmt_enum_param(api_request *r, const char *name, const char *value,
                         const char *const *values)
@@ -128,7 +99,7 @@ int api_mgmt_enum_param(api_request *r, const char *name, const char *value,
         size_t used = strlen(list);
         snprintf(list + used, sizeof list - used, "%s%s", i > 0 ? ", " : "", values[i]);
     }
-    api_mgmt_problem(r, 400, P_INVALID_PARAMETER, "Invalid query parameter", name,
+    api_problem(r, 400, P_INVALID_PARAMETER, "Invalid query parameter", name,
                      "%s must be one of %s", name, list);
     return -1;
 }
@@ -155,20 +126,20 @@ json_t *api_mgmt_body(api_request *r, const char *const *allowed, const char *co
         return json_object();
     if (content_type == NULL || strncmp(content_type, "application/json", 16) != 0 ||
         (content_type[16] != '\0' && content_type[16] != ';' && content_type[16] != ' ')) {
-        api_mgmt_problem(r, 415, "/problems/unsupported-media-type", "Unsupported media type", NULL,
+        api_problem(r, 415, "/problems/unsupported-media-type", "Unsupported media type", NULL,
                          "send the body as Content-Type: application/json");
         return NULL;
     }
     root = json_loadb(r->body != NULL ? r->body : "", r->body_len, JSON_REJECT_DUPLICATES, &jerr);
     if (root == NULL) {
-        api_mgmt_problem(r, 400, P_INVALID_JSON, "Malformed request body", NULL,
+        api_problem(r, 400, P_INVALID_JSON, "Malformed request body", NULL,
                          "the body is not valid JSON: %s (at character %d)", jerr.text,
                          jerr.position);
         return NULL;
     }
     if (!json_is_object(root)) {
         json_decref(root);
-        api_mgmt_problem(r, 400, P_INVALID_JSON, "Malformed request body", NULL,
+        api_problem(r, 400, P_INVALID_JSON, "Malformed request body", NULL,
                          "the body must be a JSON object");
         return NULL;
     }
@@ -179,10 +150,10 @@ json_t *api_mgmt_body(api_request *r, const char *const *allowed, const char *co
             continue;
         printable_name(name, sizeof name, key, strlen(key));
         if (listed(key, read_only))
-            api_mgmt_problem(r, 422, P_UNKNOWN_FIELD, "Unknown field", name,
+            api_problem(r, 422, P_UNKNOWN_FIELD, "Unknown field", name,
                              "the field \"%s\" cannot be set here: %s", name, read_only_hint);
         else
-            api_mgmt_problem(r, 422, P_UNKNOWN_FIELD, "Unknown field", name,
+            api_problem(r, 422, P_UNKNOWN_FIELD, "Unknown field", name,
                              "the field \"%s\" is not part of this request", name);
         json_decref(root);
         return NULL;
@@ -210,28 +181,28 @@ int api_mgmt_string(api_request *r, json_t *body, const char *name, size_t max, 
     if (json_is_null(v)) {
         if (nullable)
             return 1;
-        api_mgmt_problem(r, 422, P_INVALID_FIELD, "Invalid field", name, "%s cannot be null", name);
+        api_problem(r, 422, P_INVALID_FIELD, "Invalid field", name, "%s cannot be null", name);
         return -1;
     }
     if (!json_is_string(v)) {
-        api_mgmt_problem(r, 422, P_INVALID_FIELD, "Invalid field", name, "%s must be a string",
+        api_problem(r, 422, P_INVALID_FIELD, "Invalid field", name, "%s must be a string",
                          name);
         return -1;
     }
     s = json_string_value(v);
     len = json_string_length(v);
     if (len > max) {
-        api_mgmt_problem(r, 422, P_INVALID_FIELD, "Invalid field", name,
+        api_problem(r, 422, P_INVALID_FIELD, "Invalid field", name,
                          "%s is longer than %zu bytes", name, max);
         return -1;
     }
     if (strlen(s) != len || api_mgmt_has_control(s)) {
-        api_mgmt_problem(r, 422, P_INVALID_FIELD, "Invalid field", name,
+        api_problem(r, 422, P_INVALID_FIELD, "Invalid field", name,
                          "%s must not contain control characters", name);
         return -1;
     }
     if (strspn(s, " ") == len) {
-        api_mgmt_problem(r, 422, P_INVALID_FIELD, "Invalid field", name, "%s must not be empty",
+        api_problem(r, 422, P_INVALID_FIELD, "Invalid field", name, "%s must not be empty",
                          name);
         return -1;
     }
@@ -252,7 +223,7 @@ int api_mgmt_db_open(api_mgmt_db *x, api_request *r, const api_caller *caller)
     if (x->db == NULL) {
         lg_log_error("tenant %s: %s", caller->tenant.slug, err);
         r->retry_after = 1;
-        api_mgmt_problem(r, 503, P_UNAVAILABLE, "Service unavailable", NULL,
+        api_problem(r, 503, P_UNAVAILABLE, "Service unavailable", NULL,
                          "the bank's database is not reachable right now; retry later");
         return -1;
     }
@@ -268,7 +239,7 @@ void api_mgmt_db_fail(api_mgmt_db *x, const char *what, const char *err)
     x->db = NULL;
     x->in_tx = 0;
     x->r->retry_after = 1;
-    api_mgmt_problem(x->r, 503, P_UNAVAILABLE, "Service unavailable", NULL,
+    api_problem(x->r, 503, P_UNAVAILABLE, "Service unavailable", NULL,
                      "the %s cannot be read or written right now; nothing was changed; retry "
                      "later",
                      what);
@@ -333,10 +304,6 @@ int api_mgmt_audit(api_mgmt_db *x, const char *action, const char *resource,
 
 /* ------------------------------------------------------------------ JSON */
 
-json_t *api_mgmt_col(const PGresult *res, int row, int col)
-{
-    return PQgetisnull(res, row, col) ? json_null() : json_string(PQgetvalue(res, row, col));
-}
 
 json_t *api_mgmt_col_money(const PGresult *res, int row, int col)
 {
@@ -371,13 +338,6 @@ void api_mgmt_change_text(json_t *changes, const char *field, const char *before
     json_decref(a);
 }
 
-json_t *api_mgmt_page(json_t *data, const char *next)
-{
-    json_t *o = json_object();
-    json_object_set_new(o, "data", data);
-    json_object_set_new(o, "nextCursor", next != NULL ? json_string(next) : json_null());
-    return o;
-}
 
 const char *api_mgmt_str(const json_t *o, const char *name)
 {

@@ -8,12 +8,11 @@
 #define LG_API_MGMT_H
 
 #include "api.h"
+#include "api_input.h"
 
 #include <jansson.h>
 #include <libpq-fe.h>
 
-#define API_MGMT_PAGE_DEFAULT 50
-#define API_MGMT_PAGE_MAX     200
 
 /* The roles that run the branch: freezing, limits, closing, KYC decisions. */
 #define API_MGMT_MANAGERS (API_ROLE_MANAGER | API_ROLE_SUPER_ADMIN)
@@ -26,10 +25,6 @@
 /* The page key of a row: created_at in microseconds since the epoch. */
 #define API_MGMT_EPOCH_US(col) "(extract(epoch FROM " col ") * 1000000)::bigint"
 
-/* Answers r with a problem (detail is printf-style). */
-void api_mgmt_problem(api_request *r, int status, const char *type, const char *title,
-                      const char *field, const char *fmt, ...)
-    __attribute__((format(printf, 6, 7)));
 
 /* Is the caller bank staff (TELLER, MANAGER, SUPER_ADMIN)? A manager (MANAGER, SUPER_ADMIN)? */
 int api_mgmt_is_staff(const api_caller *c);
@@ -39,8 +34,6 @@ int api_mgmt_is_manager(const api_caller *c);
  * Unknown, repeated and empty parameters are refused (400). Returns 0, or -1 answered. */
 int api_mgmt_query(api_request *r, const char *const *names, const char **values);
 
-/* limit: 1 to API_MGMT_PAGE_MAX, default API_MGMT_PAGE_DEFAULT. Returns 0, or -1 answered. */
-int api_mgmt_limit(api_request *r, const char *text, int *limit);
 
 /* A query parameter that must be one of values (NULL-terminated). Returns 0, or -1 answered. */
 int api_mgmt_enum_param(api_request *r, const char *name, const char *value,
@@ -92,8 +85,6 @@ int api_mgmt_db_commit(api_mgmt_db *x);
 /* Rolls back an open transaction and gives the connection back. Safe after a failure. */
 void api_mgmt_db_close(api_mgmt_db *x);
 
-/* A column as a JSON string, or null when NULL. New reference. */
-json_t *api_mgmt_col(const PGresult *res, int row, int col);
 /* A NUMERIC(15,2) column as a Money string ("12.50"), or null. New reference. */
 json_t *api_mgmt_col_money(const PGresult *res, int row, int col);
 /* An int64 column. */
@@ -107,8 +98,6 @@ void api_mgmt_change(json_t *changes, const char *field, json_t *before, json_t 
 void api_mgmt_change_text(json_t *changes, const char *field, const char *before,
                           const char *after);
 
-/* {"data": data, "nextCursor": next or null}; steals data. */
-json_t *api_mgmt_page(json_t *data, const char *next);
 
 /* A string member of an object, or NULL when absent or not a string. */
 const char *api_mgmt_str(const json_t *o, const char *name);
