@@ -68,9 +68,12 @@ int main(void)
     }
 
     /* A new migration, in a copy of the migrations folder. */
-    snprintf(sql_dir, sizeof sql_dir, "%s/migrate-scale-%d", ITEST_LOG_DIR, (int)getpid());
-    snprintf(cmd, sizeof cmd, "rm -rf '%s' && cp -r '%s' '%s'", sql_dir, LEDGER_SQL_SOURCE,
-             sql_dir);
+    {
+        char tmp[] = "/tmp/ledger-migrate-scale-XXXXXX";
+        CHECK(mkdtemp(tmp) != NULL, "mkdtemp");
+        snprintf(sql_dir, sizeof sql_dir, "%s/sql", tmp);
+    }
+    snprintf(cmd, sizeof cmd, "cp -r '%s' '%s'", LEDGER_SQL_SOURCE, sql_dir);
     CHECK(system(cmd) == 0, "%s", cmd);
     snprintf(cmd, sizeof cmd, "%s/tenant/9000_scale_test.sql", sql_dir);
     f = fopen(cmd, "w");
@@ -139,6 +142,8 @@ int main(void)
     }
     PQfinish(master);
     unsetenv("LEDGER_SQL_DIR");
+    snprintf(cmd, sizeof cmd, "rm -rf '%.*s'", (int)(strlen(sql_dir) - 4), sql_dir);
+    CHECK(system(cmd) == 0, "%s", cmd);
     free(out);
     printf("3 passed, 0 failed\n");
     return 0;
