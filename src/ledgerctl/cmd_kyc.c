@@ -35,10 +35,7 @@ static int expire_tenant(PGconn *master, const lg_keyring *kr, const char *slug)
 int cmd_kyc(int argc, char **argv)
 {
     ctl_opt opts[] = {{"tenant", NULL, 0}, {NULL, NULL, 0}};
-    char err[512];
-    PGconn *master;
-    lg_keyring *kr;
-    int failed = 0;
+    int failed;
 
     if (argc < 1 || strcmp(argv[0], "expire") != 0) {
         ctl_error("usage: ledgerctl kyc expire [--tenant S]");
@@ -46,30 +43,9 @@ int cmd_kyc(int argc, char **argv)
     }
     if (ctl_parse(argc - 1, argv + 1, opts) != 0)
         return CTL_USAGE;
-    master = ctl_master();
-    kr = master != NULL ? ctl_keyring() : NULL;
-    if (kr == NULL) {
-        PQfinish(master);
+    failed = ctl_each_tenant(ctl_get(opts, "tenant"), expire_tenant);
+    if (failed < 0)
         return CTL_FAIL;
-    }
-    if (ctl_get(opts, "tenant") != NULL) {
-        failed = expire_tenant(master, kr, ctl_get(opts, "tenant")) != 0;
-    } else {
-        PGresult *res = lg_db_query(master,
-                                    "SELECT slug FROM tenants WHERE status = 'ACTIVE' "
-                                    "ORDER BY slug",
-                                    0, NULL, err, sizeof err);
-        if (res == NULL) {
-            ctl_error("%s", err);
-            failed = 1;
-        }
-        for (int i = 0; res != NULL && i < PQntuples(res); i++)
-            if (expire_tenant(master, kr, PQgetvalue(res, i, 0)) != 0)
-                failed++;
-        PQclear(res);
-    }
-    lg_keyring_free(kr);
-    PQfinish(master);
     if (failed)
         fprintf(stderr, "kyc expire: %d tenant(s) failed\n", failed);
     return failed ? CTL_FAIL : CTL_OK;

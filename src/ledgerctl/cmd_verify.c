@@ -97,37 +97,13 @@ static int verify_tenant(PGconn *master, const lg_keyring *kr, const char *slug)
 int cmd_verify(int argc, char **argv)
 {
     ctl_opt opts[] = {{"tenant", NULL, 0}, {NULL, NULL, 0}};
-    char err[512];
-    PGconn *master;
-    lg_keyring *kr;
-    int broken = 0;
+    int broken;
 
     if (ctl_parse(argc, argv, opts) != 0)
         return CTL_USAGE;
-    master = ctl_master();
-    kr = master != NULL ? ctl_keyring() : NULL;
-    if (kr == NULL) {
-        PQfinish(master);
+    broken = ctl_each_tenant(ctl_get(opts, "tenant"), verify_tenant);
+    if (broken < 0)
         return CTL_FAIL;
-    }
-    if (ctl_get(opts, "tenant") != NULL) {
-        broken = verify_tenant(master, kr, ctl_get(opts, "tenant")) != 0;
-    } else {
-        PGresult *res = lg_db_query(master,
-                                    "SELECT slug FROM tenants WHERE status = 'ACTIVE' "
-                                    "ORDER BY slug",
-                                    0, NULL, err, sizeof err);
-        if (res == NULL) {
-            ctl_error("%s", err);
-            broken = 1;
-        }
-        for (int i = 0; res != NULL && i < PQntuples(res); i++)
-            if (verify_tenant(master, kr, PQgetvalue(res, i, 0)) != 0)
-                broken++;
-        PQclear(res);
-    }
-    lg_keyring_free(kr);
-    PQfinish(master);
     if (broken)
         fprintf(stderr, "verify: %d tenant(s) with breaks\n", broken);
     return broken ? CTL_FAIL : CTL_OK;

@@ -39,6 +39,12 @@ PGconn *ctl_tenant_db(PGconn *master, const lg_keyring *kr, const char *slug, lg
 /* Writes a TenantAuditLog row; metadata is a JSON text or NULL. */
 int ctl_tenant_audit(PGconn *master, const char *tenant_id, const char *action,
                      const char *metadata);
+/* Runs fn on the tenant slug (when not NULL) or on every ACTIVE tenant, in slug order, with
+ * its own master connection and keyring. Returns the number of tenants for which fn returned
+ * non-zero (1 when the tenants cannot be listed), or -1 when master or keyring cannot be had. */
+int ctl_each_tenant(const char *slug,
+                    int (*fn)(PGconn *master, const lg_keyring *kr, const char *slug));
+
 /* The operator's name for audit rows ($LEDGER_OPERATOR, else $USER, else "ledgerctl"). */
 const char *ctl_operator(void);
 

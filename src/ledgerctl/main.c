@@ -171,6 +171,38 @@ PGconn *ctl_tenant_db(PGconn *master, const lg_keyring *kr, const char *slug, lg
     return conn;
 }
 
+int ctl_each_tenant(const char *slug,
+                    int (*fn)(PGconn *master, const lg_keyring *kr, const char *slug))
+{
+    char err[512];
+    PGconn *master = ctl_master();
+    lg_keyring *kr = master != NULL ? ctl_keyring() : NULL;
+    int failed = 0;
+    if (kr == NULL) {
+        PQfinish(master);
+        return -1;
+    }
+    if (slug != NULL) {
+        failed = fn(master, kr, slug) != 0;
+    } else {
+        PGresult *res = lg_db_query(master,
+                                    "SELECT slug FROM tenants WHERE status = 'ACTIVE' "
+                                    "ORDER BY slug",
+                                    0, NULL, err, sizeof err);
+        if (res == NULL) {
+            ctl_error("%s", err);
+            failed = 1;
+        }
+        for (int i = 0; res != NULL && i < PQntuples(res); i++)
+            if (fn(master, kr, PQgetvalue(res, i, 0)) != 0)
+                failed++;
+        PQclear(res);
+    }
+    lg_keyring_free(kr);
+    PQfinish(master);
+    return failed;
+}
+
 int ctl_tenant_audit(PGconn *master, const char *tenant_id, const char *action,
                      const char *metadata)
 {
