@@ -69,5 +69,6 @@ int cmd_verify(int argc, char **argv);
 int cmd_admin(int argc, char **argv);
 int cmd_user(int argc, char **argv);
 int cmd_kyc(int argc, char **argv);
+int cmd_events(int argc, char **argv);
 
 #endif

@@ -44,11 +44,15 @@ static const char usage[] =
     "                                   open an account; prints the account number\n"
     "  verify [--tenant S]              check the double-entry invariants; exit 1 on a break\n"
     "  kyc expire [--tenant S]          mark expired identity documents' customers EXPIRED\n"
+    "  events tail [--topic ledger.entries|txn.results] [--from-beginning] [--max N]\n"
+    "              [--idle-exit SECONDS] [--verify] [--tenant S]\n"
+    "                                   print the events as JSON lines (read_committed); with\n"
+    "                                   --verify check running balances and unique event ids\n"
     "\n"
     "Environment: LEDGER_MASTER_DSN (libpq conninfo of the master database),\n"
     "LEDGER_ADMIN_DSN (a superuser on the server that gets new databases),\n"
     "LEDGER_PG_SERVERS_FILE (lines \"<name> <superuser conninfo>\", for --server),\n"
-    "LEDGER_MASTER_KEY_FILE (the master key file).\n";
+    "LEDGER_MASTER_KEY_FILE (the master key file), LEDGER_KAFKA_BROKERS (for events).\n";
 
 void ctl_error(const char *fmt, ...)
 {
@@ -231,7 +235,7 @@ int main(int argc, char **argv)
                     {"account", cmd_account},   {"verify", cmd_verify},
                     {"admin", cmd_admin},       {"user", cmd_user},
 
-                    {"kyc", cmd_kyc}};
+                    {"kyc", cmd_kyc},           {"events", cmd_events}};
     char err[256];
 
     lg_log_init("ledgerctl");
