@@ -13,14 +13,20 @@ PACKAGES=(
   check libsubunit-dev libcurl4-openssl-dev
   postgresql postgresql-contrib
   kcat curl jq maven
+  python3-venv
 )
 # Any Java 17+ runs Kafka 4; only bring Debian's default one when there is none at all.
 command -v java >/dev/null 2>&1 || PACKAGES+=(default-jre-headless)
 
+# The validators of the lint tests (scripts/lint-deploy.sh), from PyPI into a venv of the
+# checkout: pinned, so every machine checks the same way.
+PY_TOOLS=(kubernetes-validate==1.37.0 openapi-spec-validator==0.9.0)
+VENV="$ROOT/var/tools/venv"
+
 STAMP="$ROOT/var/.deps-stamp"
-# The stamp is only valid for this exact package list and pom.
+# The stamp is only valid for this exact package list, pom and tool list.
 stamp_key() {
-  { printf '%s\n' "${PACKAGES[@]}"; cat "$ROOT/deploy/kafka/pom.xml"; } | sha256sum | cut -d' ' -f1
+  { printf '%s\n' "${PACKAGES[@]}" "${PY_TOOLS[@]}"; cat "$ROOT/deploy/kafka/pom.xml"; } | sha256sum | cut -d' ' -f1
 }
 have_kafka_jars() { compgen -G "$KAFKA_LIBS/kafka_2.13-*.jar" >/dev/null; }
 
@@ -56,6 +62,20 @@ if ! have_kafka_jars; then
     "${mvn_copy[@]}"
   fi
   have_kafka_jars || die "Maven ran but $KAFKA_LIBS has no kafka_2.13 jar"
+fi
+
+# --- Python validators for the lint tests ---------------------------------------------------
+# Offline-tolerant: without PyPI the lint tests that need them are skipped, nothing else
+# fails (LEDGER_DEPS_FORCE=1 tries again). Debian's python3 (with python3-venv) when present.
+have_py_tools() { [[ -x $VENV/bin/kubernetes-validate && -x $VENV/bin/openapi-spec-validator ]]; }
+if ! have_py_tools; then
+  PY=python3
+  [[ -x /usr/bin/python3 ]] && PY=/usr/bin/python3
+  log "installing ${PY_TOOLS[*]} into $VENV"
+  if ! { "$PY" -m venv "$VENV" >/dev/null &&
+    "$VENV/bin/pip" install -q --disable-pip-version-check --timeout 30 "${PY_TOOLS[@]}"; }; then
+    log "warning: could not install the Python validators; the lint tests will be skipped"
+  fi
 fi
 
 mkdir -p "$(dirname "$STAMP")"

@@ -58,6 +58,7 @@ trap 'exit 143' TERM
 "$S/build.sh" asan
 
 "${CTEST[@]}" -L unit
+"${CTEST[@]}" -L lint # deploy/ and docs checked by their validators (scripts/lint-deploy.sh)
 
 # A fresh state each run. A previous run that was killed may have left servers running on
 # var/test: stop them before their data goes. var/kafka-libs is outside var/test and stays.
