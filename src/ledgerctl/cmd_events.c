@@ -7,8 +7,12 @@
  * product's Avro codec (single-object encoding: the C3 01 marker and the schema fingerprint say
  * which schema) and prints one JSON object per line on stdout:
  *
- *   {"topic":"ledger.entries","partition":3,"offset":17,"timestamp":1764072000123,
- *    "key":"<tenant_id>:<account_id>","schema":"LedgerEntryEvent","event":{...}}
+ *   {"topic":"ledger.entries","partition":3,"offset":17,"timestamp":"2026-11-25T15:00:20.812Z",
+ *    "key":"<tenant_id>:<account_id>","headers":{"traceparent":"00-..."},
+ *    "schema":"LedgerEntryEvent","event":{...}}
+ *
+ * A value that is not one of these events (a DLQ copy of an undecodable command, say) is
+ * printed with "error" and the raw bytes ("value", or "valueBase64" when not UTF-8 text).
  *
  * Money is printed as decimal strings ("100.25"), times as RFC 3339 UTC with milliseconds.
  *
@@ -45,7 +49,7 @@
 
 #define VERIFY_MAX_PENDING 64
 /* Hard bounds of the verification's memory: ids and accounts remembered. */
-#define VERIFY_MAX_IDS (64u * 1024u * 1024u)
+#define VERIFY_MAX_IDS      (64u * 1024u * 1024u)
 #define VERIFY_MAX_ACCOUNTS (16u * 1024u * 1024u)
 #define TAIL_MAX_PARTITIONS 4096
 
@@ -202,8 +206,8 @@ static int debit_normal(const char *account_code)
 }
 
 /* Checks that an event id was not seen before. Returns 0, or -1 when memory is exhausted. */
-static int verify_event_id(verifier *v, const char *event_id, const char *topic,
-                           int32_t partition, int64_t offset)
+static int verify_event_id(verifier *v, const char *event_id, const char *topic, int32_t partition,
+                           int64_t offset)
 {
     int inserted;
     slot *s = table_insert(&v->ids, event_id, &inserted);
@@ -212,8 +216,8 @@ static int verify_event_id(verifier *v, const char *event_id, const char *topic,
         return -1;
     }
     if (!inserted)
-        verify_break(v, "event %s repeats at %s [%d] offset %lld", event_id, topic,
-                     (int)partition, (long long)offset);
+        verify_break(v, "event %s repeats at %s [%d] offset %lld", event_id, topic, (int)partition,
+                     (long long)offset);
     s->value = (void *)1;
     return 0;
 }
@@ -341,20 +345,19 @@ static json_t *ledger_json(const lg_ledger_event *ev)
                      "transactionId", ev->transaction_id, "accountId", ev->account_id,
                      "accountNumber", ev->account_number, "entryType",
                      lg_entry_type_name(ev->entry_type), "amount", json_money(ev->amount_minor),
-                     "currency", ev->currency, "balanceAfter",
-                     json_money(ev->balance_after_minor), "accountCode", ev->account_code,
-                     "description", json_opt(ev->description), "createdAt",
-                     json_time_ms(ev->created_at_ms));
+                     "currency", ev->currency, "balanceAfter", json_money(ev->balance_after_minor),
+                     "accountCode", ev->account_code, "description", json_opt(ev->description),
+                     "createdAt", json_time_ms(ev->created_at_ms));
 }
 
 static json_t *result_json(const lg_txn_result *r)
 {
-    return json_pack("{s:s,s:s,s:s,s:o,s:s,s:s,s:o,s:o,s:o}", "eventId", r->event_id,
-                     "tenantId", r->tenant_id, "transactionId", r->transaction_id,
-                     "transactionRef", json_opt(r->transaction_ref), "type",
-                     lg_txn_type_name(r->type), "status", lg_result_status_name(r->status),
-                     "failureCode", json_opt(r->failure_code), "failureReason",
-                     json_opt(r->failure_reason), "processedAt", json_time_ms(r->processed_at_ms));
+    return json_pack("{s:s,s:s,s:s,s:o,s:s,s:s,s:o,s:o,s:o}", "eventId", r->event_id, "tenantId",
+                     r->tenant_id, "transactionId", r->transaction_id, "transactionRef",
+                     json_opt(r->transaction_ref), "type", lg_txn_type_name(r->type), "status",
+                     lg_result_status_name(r->status), "failureCode", json_opt(r->failure_code),
+                     "failureReason", json_opt(r->failure_reason), "processedAt",
+                     json_time_ms(r->processed_at_ms));
 }
 
 /* Bytes as a JSON string when they are UTF-8 text, else base64 under "<name>Base64". */
@@ -408,7 +411,7 @@ static uint64_t value_fingerprint(const unsigned char *p, size_t len)
 }
 
 /* Decodes, filters, verifies and prints one message. Returns 0, or -1 on a fatal error. */
-static int tail_message(tail *t, const rd_kafka_message_t *m)
+static int tail_message(tail *t, rd_kafka_message_t *m)
 {
     const char *topic = rd_kafka_topic_name(m->rkt);
     uint64_t fp = value_fingerprint(m->payload, m->len);
@@ -436,7 +439,9 @@ static int tail_message(tail *t, const rd_kafka_message_t *m)
         }
     } else {
         snprintf(err, sizeof err, "not a LedgerEntryEvent or TransactionResult (%s)",
-                 fp == 0 ? "no single-object marker" : "unknown schema fingerprint");
+                 fp != 0       ? "unknown schema fingerprint"
+                 : m->len < 10 ? "shorter than the single-object header"
+                               : "no single-object marker C3 01");
     }
     /* An undecodable value has no tenant: with --tenant it is shown only when its key names
      * the tenant. */
@@ -490,6 +495,21 @@ static int tail_message(tail *t, const rd_kafka_message_t *m)
             json_object_set_new(line, "timestamp", json_time_ms(ts));
     }
     set_bytes(line, "key", m->key, m->key_len);
+    {
+        /* Headers: the request id and traceparent of events, the reason of a DLQ copy. */
+        rd_kafka_headers_t *hdrs = NULL;
+        if (rd_kafka_message_headers(m, &hdrs) == RD_KAFKA_RESP_ERR_NO_ERROR && hdrs != NULL) {
+            json_t *h = json_object();
+            const char *name;
+            const void *val;
+            size_t size;
+            for (size_t i = 0;
+                 rd_kafka_header_get_all(hdrs, i, &name, &val, &size) == RD_KAFKA_RESP_ERR_NO_ERROR;
+                 i++)
+                set_bytes(h, name, val, size);
+            json_object_set_new(line, "headers", h);
+        }
+    }
     if (event != NULL) {
         json_object_set_new(line, "schema", json_string(schema));
         json_object_set_new(line, "event", event);
@@ -607,8 +627,8 @@ static int parse_long(const char *opt, const char *text, long min, long max, lon
 
 static int events_tail(int argc, char **argv)
 {
-    ctl_opt opts[] = {{"topic", NULL, 0},  {"from-beginning", NULL, 1}, {"max", NULL, 0},
-                      {"idle-exit", NULL, 0}, {"verify", NULL, 1},     {"tenant", NULL, 0},
+    ctl_opt opts[] = {{"topic", NULL, 0},     {"from-beginning", NULL, 1}, {"max", NULL, 0},
+                      {"idle-exit", NULL, 0}, {"verify", NULL, 1},         {"tenant", NULL, 0},
                       {NULL, NULL, 0}};
     char err[512], group[96], tenant_id[64];
     unsigned char rnd[8];

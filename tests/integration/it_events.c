@@ -7,7 +7,9 @@
  *      stops after N lines;
  *   2. on a private topic the test creates, a forged stream whose second entry has a wrong
  *      balanceAfter makes --verify exit 1 naming the account and the offset; a repeated entry
- *      id is named too; and the same genuine entries, even out of order, pass.
+ *      id is named too; and the same genuine entries, even out of order, pass;
+ *   3. a value that is no event (as in the DLQ) is printed with the error, the raw bytes and
+ *      the headers, and fails --verify.
  */
 #include "itest.h"
 #include "lg_avro.h"
@@ -145,6 +147,29 @@ static void produce_entry(const char *topic, const char *tid, const char *entry_
     free(buf);
 }
 
+/* Produces one message with one header. */
+static void produce_with_header(const char *topic, const char *key, const void *value, size_t len,
+                                const char *hname, const char *hvalue)
+{
+    char err[512];
+    rd_kafka_conf_t *conf = rd_kafka_conf_new();
+    rd_kafka_t *rk;
+    rd_kafka_resp_err_t e;
+    CHECK(rd_kafka_conf_set(conf, "bootstrap.servers", itest_env("LEDGER_KAFKA_BROKERS"), err,
+                            sizeof err) == RD_KAFKA_CONF_OK,
+          "conf: %s", err);
+    rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, err, sizeof err);
+    CHECK(rk != NULL, "producer: %s", err);
+    e = rd_kafka_producev(rk, RD_KAFKA_V_TOPIC(topic), RD_KAFKA_V_PARTITION(0),
+                          RD_KAFKA_V_KEY(key, strlen(key)),
+                          RD_KAFKA_V_VALUE((void *)(uintptr_t)value, len),
+                          RD_KAFKA_V_HEADER(hname, hvalue, (ssize_t)strlen(hvalue)),
+                          RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_END);
+    CHECK(e == RD_KAFKA_RESP_ERR_NO_ERROR, "produce: %s", rd_kafka_err2str(e));
+    CHECK(rd_kafka_flush(rk, 10000) == RD_KAFKA_RESP_ERR_NO_ERROR, "flush");
+    rd_kafka_destroy(rk);
+}
+
 static void private_topic(char *out, size_t size, const char *what)
 {
     unsigned r = (unsigned)getpid() ^ (unsigned)itest_now_ms();
@@ -163,13 +188,15 @@ int main(void)
 
     CHECK(lg_avro_init(err, sizeof err) == 0, "%s", err);
     itest_tenant_create(&t, "it-events", NULL, 2, "USD");
-    snprintf(body, sizeof body,
-             "{\"type\":\"DEPOSIT\",\"amount\":\"100.25\",\"currency\":\"USD\",\"toAccount\":\"%s\"}",
-             t.account[0]);
+    snprintf(
+        body, sizeof body,
+        "{\"type\":\"DEPOSIT\",\"amount\":\"100.25\",\"currency\":\"USD\",\"toAccount\":\"%s\"}",
+        t.account[0]);
     itest_submit(&t, body, dep0);
-    snprintf(body, sizeof body,
-             "{\"type\":\"DEPOSIT\",\"amount\":\"50.00\",\"currency\":\"USD\",\"toAccount\":\"%s\"}",
-             t.account[1]);
+    snprintf(
+        body, sizeof body,
+        "{\"type\":\"DEPOSIT\",\"amount\":\"50.00\",\"currency\":\"USD\",\"toAccount\":\"%s\"}",
+        t.account[1]);
     itest_submit(&t, body, dep1);
     snprintf(body, sizeof body,
              "{\"type\":\"TRANSFER\",\"amount\":\"30.10\",\"currency\":\"USD\","
@@ -183,8 +210,9 @@ int main(void)
 
     /* 1. The tenant's ledger entries, verified. */
     {
-        const char *args[] = {"events", "tail", "--from-beginning", "--idle-exit", "3",
-                              "--verify", "--tenant", t.slug, NULL};
+        const char *args[] = {"events",      "tail", "--from-beginning",
+                              "--idle-exit", "3",    "--verify",
+                              "--tenant",    t.slug, NULL};
         char got_ids[2048] = "";
         int transfer_seen = 0;
         rc = run_ctl(args, &out, &errout);
@@ -263,8 +291,9 @@ int main(void)
 
     /* txn.results: one COMPLETED result per transaction. */
     {
-        const char *args[] = {"events", "tail", "--topic", "txn.results", "--from-beginning",
-                              "--idle-exit", "3", "--verify", "--tenant", t.slug, NULL};
+        const char *args[] = {"events",           "tail",        "--topic", "txn.results",
+                              "--from-beginning", "--idle-exit", "3",       "--verify",
+                              "--tenant",         t.slug,        NULL};
         rc = run_ctl(args, &out, &errout);
         CHECK(rc == 0, "events tail txn.results exited %d: %s", rc, errout);
         lines = json_lines(out);
@@ -282,8 +311,8 @@ int main(void)
 
     /* --max 2 stops after two lines. */
     {
-        const char *args[] = {"events", "tail", "--from-beginning", "--max", "2",
-                              "--idle-exit", "10", "--tenant", t.slug, NULL};
+        const char *args[] = {"events",      "tail", "--from-beginning", "--max", "2",
+                              "--idle-exit", "10",   "--tenant",         t.slug,  NULL};
         rc = run_ctl(args, &out, &errout);
         CHECK(rc == 0, "--max exited %d: %s", rc, errout);
         lines = json_lines(out);
@@ -296,13 +325,13 @@ int main(void)
     /* 2. A forged stream: the second entry claims 150.00 after 100.00 + 20.00. */
     {
         char topic[96];
-        const char *args[] = {"events", "tail", "--topic", topic, "--from-beginning",
-                              "--idle-exit", "3", "--verify", NULL};
+        const char *args[] = {"events",      "tail", "--topic",  topic, "--from-beginning",
+                              "--idle-exit", "3",    "--verify", NULL};
         private_topic(topic, sizeof topic, "forged");
-        produce_entry(topic, t.id, "0f6e2d1c-0000-4000-8000-000000000001", LG_ENTRY_CREDIT,
-                      10000, 10000);
-        produce_entry(topic, t.id, "0f6e2d1c-0000-4000-8000-000000000002", LG_ENTRY_CREDIT,
-                      2000, 15000);
+        produce_entry(topic, t.id, "0f6e2d1c-0000-4000-8000-000000000001", LG_ENTRY_CREDIT, 10000,
+                      10000);
+        produce_entry(topic, t.id, "0f6e2d1c-0000-4000-8000-000000000002", LG_ENTRY_CREDIT, 2000,
+                      15000);
         rc = run_ctl(args, &out, &errout);
         CHECK(rc == 1, "a forged balanceAfter passed --verify (exit %d): %s", rc, errout);
         CHECK(strstr(errout, "account ACC-FORGED") != NULL && strstr(errout, "offset 1") != NULL &&
@@ -318,13 +347,13 @@ int main(void)
     /* A repeated entry id is named. */
     {
         char topic[96];
-        const char *args[] = {"events", "tail", "--topic", topic, "--from-beginning",
-                              "--idle-exit", "3", "--verify", NULL};
+        const char *args[] = {"events",      "tail", "--topic",  topic, "--from-beginning",
+                              "--idle-exit", "3",    "--verify", NULL};
         private_topic(topic, sizeof topic, "repeat");
-        produce_entry(topic, t.id, "0f6e2d1c-0000-4000-8000-000000000003", LG_ENTRY_CREDIT,
-                      10000, 10000);
-        produce_entry(topic, t.id, "0f6e2d1c-0000-4000-8000-000000000003", LG_ENTRY_CREDIT,
-                      10000, 20000);
+        produce_entry(topic, t.id, "0f6e2d1c-0000-4000-8000-000000000003", LG_ENTRY_CREDIT, 10000,
+                      10000);
+        produce_entry(topic, t.id, "0f6e2d1c-0000-4000-8000-000000000003", LG_ENTRY_CREDIT, 10000,
+                      20000);
         rc = run_ctl(args, &out, &errout);
         CHECK(rc == 1, "a repeated event passed --verify (exit %d): %s", rc, errout);
         CHECK(strstr(errout, "event 0f6e2d1c-0000-4000-8000-000000000003 repeats") != NULL &&
@@ -338,17 +367,50 @@ int main(void)
      * debit on a deposit account lowers it. */
     {
         char topic[96];
-        const char *args[] = {"events", "tail", "--topic", topic, "--from-beginning",
-                              "--idle-exit", "3", "--verify", NULL};
+        const char *args[] = {"events",      "tail", "--topic",  topic, "--from-beginning",
+                              "--idle-exit", "3",    "--verify", NULL};
         private_topic(topic, sizeof topic, "reordered");
-        produce_entry(topic, t.id, "0f6e2d1c-0000-4000-8000-000000000005", LG_ENTRY_CREDIT,
-                      2000, 12000);
-        produce_entry(topic, t.id, "0f6e2d1c-0000-4000-8000-000000000004", LG_ENTRY_CREDIT,
-                      10000, 10000);
+        produce_entry(topic, t.id, "0f6e2d1c-0000-4000-8000-000000000005", LG_ENTRY_CREDIT, 2000,
+                      12000);
+        produce_entry(topic, t.id, "0f6e2d1c-0000-4000-8000-000000000004", LG_ENTRY_CREDIT, 10000,
+                      10000);
         produce_entry(topic, t.id, "0f6e2d1c-0000-4000-8000-000000000006", LG_ENTRY_DEBIT, 2050,
                       9950);
         rc = run_ctl(args, &out, &errout);
         CHECK(rc == 0, "a consistent reordered stream failed --verify (exit %d): %s", rc, errout);
+        free(out);
+        free(errout);
+    }
+
+    /* A value that is no event (as in the DLQ) is printed with the error, its raw bytes in
+     * base64 and its headers; --verify counts it as a break. */
+    {
+        char topic[96];
+        static const unsigned char junk[] = {0xC3, 0x01, 1, 2, 3, 4, 5, 6, 7, 8, 0xFF};
+        const char *args[] = {"events",           "tail",        "--topic", topic,
+                              "--from-beginning", "--idle-exit", "3",       NULL};
+        const char *vargs[] = {"events",      "tail", "--topic",  topic, "--from-beginning",
+                               "--idle-exit", "3",    "--verify", NULL};
+        json_t *l;
+        private_topic(topic, sizeof topic, "junk");
+        produce_with_header(topic, "k1", junk, sizeof junk, "dlq-reason", "undecodable");
+        rc = run_ctl(args, &out, &errout);
+        CHECK(rc == 0, "tail of a junk value exited %d: %s", rc, errout);
+        lines = json_lines(out);
+        CHECK(json_array_size(lines) == 1, "junk: %s", out);
+        l = json_array_get(lines, 0);
+        CHECK(strstr(itest_json_str(l, "error"), "fingerprint") != NULL, "error: %s", out);
+        CHECK(strcmp(itest_json_str(l, "valueBase64"), "wwEBAgMEBQYHCP8=") == 0, "raw value: %s",
+              out);
+        CHECK(strcmp(itest_json_str(json_object_get(l, "headers"), "dlq-reason"), "undecodable") ==
+                  0,
+              "headers: %s", out);
+        json_decref(lines);
+        free(out);
+        free(errout);
+        rc = run_ctl(vargs, &out, &errout);
+        CHECK(rc == 1 && strstr(errout, "undecodable event") != NULL,
+              "--verify accepted a junk value (exit %d): %s", rc, errout);
         free(out);
         free(errout);
     }
