@@ -176,8 +176,16 @@ typedef struct {
     int started;
     int64_t balance_after; /* the chain's current end */
     int n_pending;
-    held_entry pending[VERIFY_MAX_PENDING];
+    held_entry *pending; /* VERIFY_MAX_PENDING, allocated when the first entry is held */
 } account_chain;
+
+static void account_chain_free(void *p)
+{
+    account_chain *a = p;
+    if (a != NULL)
+        free(a->pending);
+    free(a);
+}
 
 typedef struct {
     int enabled;
@@ -232,7 +240,10 @@ static void chain_drain(account_chain *a)
             if (a->pending[i].balance_after - a->pending[i].delta != a->balance_after)
                 continue;
             a->balance_after = a->pending[i].balance_after;
-            a->pending[i] = a->pending[--a->n_pending];
+            /* Keep the rest in arrival order: the oldest is reported first. */
+            memmove(&a->pending[i], &a->pending[i + 1],
+                    sizeof a->pending[0] * (size_t)(a->n_pending - i - 1));
+            a->n_pending--;
             moved = 1;
             break;
         }
@@ -288,6 +299,13 @@ static int verify_entry(verifier *v, const lg_ledger_event *ev, const char *topi
         a->balance_after = h.balance_after;
         chain_drain(a);
         return 0;
+    }
+    if (a->pending == NULL) {
+        a->pending = calloc(VERIFY_MAX_PENDING, sizeof *a->pending);
+        if (a->pending == NULL) {
+            ctl_error("verify: out of memory");
+            return -1;
+        }
     }
     if (a->n_pending == VERIFY_MAX_PENDING) {
         /* Too far out of order to be a reordering between workers: the oldest held entry
@@ -737,7 +755,7 @@ cleanup:
         rd_kafka_conf_destroy(conf);
     if (t != NULL) {
         table_free(&t->v.ids, NULL);
-        table_free(&t->v.accounts, free);
+        table_free(&t->v.accounts, account_chain_free);
         free(t);
     }
     return rc;
