@@ -10,6 +10,7 @@
  *    "files": [{"file": "tenant-acme.dump", "database": "tenant_acme", "tenantId": "...",
  *               "slug": "acme", "server": "main", "size": 12345, "sha256": "<64 hex>",
  *               "schemaVersion": "0008"}, ...]}
+ * --tenant SLUG dumps the master and that tenant only (before a risky change to one bank).
  * The master's entry has slug "master" and tenantId null. "complete" is false (and "failed"
  * names the databases) when a dump or its hook failed; retention only runs after a complete one.
  *
@@ -295,18 +296,25 @@ static void schema_version(const dump_job *j, char *out, size_t out_size)
 }
 
 /* Lists the master and every tenant that has a database. Returns the count, -1 after errors. */
-static int plan_jobs(PGconn *master, const lg_pg_servers *servers, dump_job **out)
+static int plan_jobs(PGconn *master, const lg_pg_servers *servers, const char *only,
+                     dump_job **out)
 {
     char err[512];
     const char *master_dsn = lg_config_str("LEDGER_MASTER_DSN", "");
     PGresult *res = lg_db_query(master,
                                 "SELECT id, slug, db_host, db_port, db_name FROM tenants"
-                                " WHERE status <> 'PENDING' ORDER BY slug",
-                                0, NULL, err, sizeof err);
+                                " WHERE status <> 'PENDING' AND ($1::text IS NULL OR slug = $1)"
+                                " ORDER BY slug",
+                                1, (const char *[]){only}, err, sizeof err);
     dump_job *jobs;
     int n = 0;
     if (res == NULL) {
         ctl_error("listing tenants: %s", err);
+        return -1;
+    }
+    if (only != NULL && PQntuples(res) == 0) {
+        ctl_error("no tenant with slug \"%s\" and a database", only);
+        PQclear(res);
         return -1;
     }
     jobs = calloc((size_t)PQntuples(res) + 1, sizeof *jobs);
@@ -565,7 +573,8 @@ static int apply_retention(const char *dir, const char *current, long keep, long
 int cmd_backup(int argc, char **argv)
 {
     ctl_opt opts[] = {{"dir", NULL, 0},  {"keep", NULL, 0}, {"keep-days", NULL, 0},
-                      {"hook", NULL, 0}, {"jobs", NULL, 0}, {NULL, NULL, 0}};
+                      {"hook", NULL, 0}, {"jobs", NULL, 0}, {"tenant", NULL, 0},
+                      {NULL, NULL, 0}};
     const char *dir, *hook, *servers_file;
     long keep = 0, keep_days = 0, n_parallel = 2;
     char pg_dump[PATH_MAX], pg_version[128], name[32], created[32], folder[PATH_MAX], err[512];
@@ -609,7 +618,7 @@ int cmd_backup(int argc, char **argv)
     master = ctl_master();
     if (master == NULL)
         goto out;
-    n = plan_jobs(master, servers, &jobs);
+    n = plan_jobs(master, servers, ctl_get(opts, "tenant"), &jobs);
     if (n < 0)
         goto out;
 
