@@ -93,16 +93,19 @@ static int columns_of(PGconn *db, const char *table, char *out, size_t out_size,
     return 0;
 }
 
-/* The transactions a batch takes: $1 cut-off, $2 batch size. */
-#define PICK                                                                                       \
-    "INSERT INTO archive_batch (id)"                                                               \
-    " SELECT t.id FROM transactions t"                                                             \
-    " WHERE t.created_at < $1::timestamptz"                                                        \
+/* May transaction t move? Settled, older than the cut-off $1, and so is any original or reversal
+ * linked to it. */
+#define ELIGIBLE                                                                                   \
+    " t.created_at < $1::timestamptz"                                                              \
     " AND t.status IN ('COMPLETED', 'FAILED', 'REVERSED')"                                         \
     " AND NOT EXISTS (SELECT 1 FROM transactions r"                                                \
     "   WHERE (r.original_transaction_id = t.id OR r.id = t.original_transaction_id)"              \
     "   AND (r.created_at >= $1::timestamptz"                                                      \
-    "        OR r.status NOT IN ('COMPLETED', 'FAILED', 'REVERSED')))"                             \
+    "        OR r.status NOT IN ('COMPLETED', 'FAILED', 'REVERSED')))"
+/* The transactions a batch takes: $1 cut-off, $2 batch size. */
+#define PICK                                                                                       \
+    "INSERT INTO archive_batch (id)"                                                               \
+    " SELECT t.id FROM transactions t WHERE" ELIGIBLE                                              \
     " ORDER BY t.created_at LIMIT $2::integer FOR UPDATE OF t SKIP LOCKED"
 /* ...and the linked originals or reversals of those (old enough, by the rule above). */
 #define PICK_LINKED                                                                                \
@@ -139,9 +142,7 @@ static int archive_tenant(PGconn *master, const lg_keyring *kr, const char *slug
 
     if (arch.dry_run) {
         res = lg_db_query(db,
-                          "WITH c AS (SELECT id FROM transactions"
-                          " WHERE created_at < $1::timestamptz"
-                          " AND status IN ('COMPLETED', 'FAILED', 'REVERSED'))"
+                          "WITH c AS (SELECT t.id FROM transactions t WHERE" ELIGIBLE ")"
                           " SELECT (SELECT count(*) FROM c), (SELECT count(*) FROM ledger_entries"
                           " WHERE transaction_id IN (SELECT id FROM c))",
                           1, (const char *[]){cutoff}, err, sizeof err);
@@ -150,7 +151,7 @@ static int archive_tenant(PGconn *master, const lg_keyring *kr, const char *slug
         printf("%s would-move %s %s\n", slug, PQgetvalue(res, 0, 0), PQgetvalue(res, 0, 1));
         fprintf(stderr,
                 "tenant %-24s dry run: %s transaction(s) and %s entries created before %s "
-                "(at most; linked newer ones stay)\n",
+                "would move\n",
                 slug, PQgetvalue(res, 0, 0), PQgetvalue(res, 0, 1), cutoff);
         rc = 0;
         goto out;
