@@ -29,6 +29,9 @@ stop_all() {
   "$S/kafka.sh" stop || true
   "$S/pg.sh" stop second || true
   "$S/pg.sh" stop main || true
+  # Started by the point-in-time recovery test (tests/integration/it_pitr.c).
+  "$S/pg.sh" stop pitr-restored || true
+  "$S/pg.sh" stop pitr || true
 }
 
 finish() {
