@@ -10,7 +10,9 @@
  *     archived entries);
  *   - GET /v1/transactions/{id} of an archived transaction reads it from the archive (its real
  *     status, never PENDING);
- *   - a second run moves nothing; the worker keeps posting afterwards.
+ *   - a second run moves nothing; the worker keeps posting afterwards;
+ *   - archiving while the worker posts a flow of transfers on the same accounts loses nothing
+ *     and `ledgerctl verify` still passes.
  */
 #include "itest.h"
 
@@ -217,6 +219,67 @@ int main(void)
     deposit(&t, t.account[0], "3.00", t8);
     rc = itest_ledgerctl(out, sizeof out, "verify", "--tenant", t.slug, NULL);
     CHECK(rc == 0, "verify after a new deposit exited %d: %s", rc, out);
+
+    /* 6. While the worker posts: a flow of transfers on the same accounts runs while archive
+     * moves 20 more old deposits, three a batch. Nothing is lost, nothing breaks. */
+    {
+        char bodies_buf[20][256], ids[20][64];
+        const char *bodies[20];
+        long statuses[20], base_new, now_new = 0;
+        int64_t deadline;
+        itest_flow flow;
+        for (int i = 0; i < 20; i++) {
+            snprintf(bodies_buf[i], sizeof bodies_buf[i],
+                     "{\"type\":\"DEPOSIT\",\"amount\":\"1.00\",\"currency\":\"USD\","
+                     "\"toAccount\":\"%s\"}",
+                     t.account[i % 2]);
+            bodies[i] = bodies_buf[i];
+        }
+        itest_submit_parallel(&t, bodies, 20, ids, statuses);
+        for (int i = 0; i < 20; i++) {
+            CHECK(statuses[i] == 202, "deposit %d answered %ld", i, statuses[i]);
+            json_decref(itest_expect_status(&t, ids[i], "COMPLETED"));
+            backdate(db, ids[i]);
+        }
+        base_new = count(db,
+                         "SELECT count(*) FROM transactions WHERE created_at > now() - "
+                         "interval '1 day'",
+                         NULL);
+        memset(&flow, 0, sizeof flow);
+        flow.t = &t;
+        flow.n_accounts = 2;
+        flow.n_commands = 150;
+        flow.n_threads = 2;
+        flow.paced_ms = 3000;
+        flow.max_amount_minor = 500;
+        flow.fail_on_5xx = 1;
+        itest_flow_start(&flow);
+        snprintf(args, sizeof args, "archive --tenant %s --older-than 1y --batch 3", t.slug);
+        rc = ctl(out, sizeof out, args);
+        snprintf(want, sizeof want, "%s moved 20 40", t.slug);
+        CHECK(rc == 0 && strcmp(out, want) == 0, "archive under load exited %d: \"%s\"", rc,
+              out);
+        itest_flow_join(&flow);
+        deadline = itest_now_ms() + 60000;
+        while (itest_now_ms() < deadline) {
+            now_new = count(db,
+                            "SELECT count(*) FROM transactions WHERE created_at > now() - "
+                            "interval '1 day'",
+                            NULL);
+            if (now_new >= base_new + (long)flow.accepted.n)
+                break;
+            itest_sleep_ms(200);
+        }
+        CHECK(now_new == base_new + (long)flow.accepted.n,
+              "%ld of %zu transfers recorded", now_new - base_new, flow.accepted.n);
+        CHECK(count(db, "SELECT count(*) FROM transactions_archive", NULL) == 25,
+              "the archive holds the wrong count after the run under load");
+        rc = itest_ledgerctl(out, sizeof out, "verify", "--tenant", t.slug, NULL);
+        CHECK(rc == 0, "verify after archiving under load exited %d: %s", rc, out);
+        printf("archive under load: 20 moved while %d transfers were posted\n",
+               flow.n_accepted);
+        itest_idset_free(&flow.accepted);
+    }
     free(before);
     PQfinish(db);
     printf("archive: ok\n");
