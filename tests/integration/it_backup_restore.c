@@ -9,7 +9,8 @@
  *     the tenant's role), and the master has a RESTORED audit row;
  *   - a dump whose bytes changed is refused (checksum) and a folder without manifest.json is
  *     refused, both with a clear message and without any change;
- *   - a failing hook makes the backup fail and the manifest say it is not complete;
+ *   - a failing hook makes the backup fail and the manifest say it is not complete; so does a
+ *     tenant that cannot be dumped, while the others are still dumped;
  *   - retention (--keep, --keep-days) removes only older complete backups, never the newest,
  *     an incomplete backup or a folder that is not a backup.
  */
@@ -177,7 +178,7 @@ int main(void)
     /* 1. A full backup, with a hook that records each file. */
     snprintf(hooklog, sizeof hooklog, "%s/hook.log", root);
     snprintf(args, sizeof args,
-             "backup --dir %s/full --jobs 3 --hook 'echo \"$1 $LEDGER_BACKUP_SLUG\" >> %s'", root,
+             "backup --dir %s/full --jobs 4 --hook 'echo \"$1 $LEDGER_BACKUP_SLUG\" >> %s'", root,
              hooklog);
     rc = ctl(out, sizeof out, args);
     CHECK(rc == 0, "full backup exited %d: %s", rc, out);
@@ -333,6 +334,52 @@ int main(void)
               json_array_size(json_object_get(m, "failed")) == 2,
           "the manifest of a backup with failed hooks");
     json_decref(m);
+
+    /* 5b. A tenant that cannot be dumped (its server missing from the servers file) is reported
+     * and the others are still dumped: exit 1, the manifest says incomplete and names it. */
+    {
+        itest_tenant t2;
+        char servers[1100], slug2[64];
+        FILE *sf;
+        int has_master = 0;
+        itest_tenant_create(&t2, "it-bkp2", "LEDGER_ADMIN_DSN_2", 1, "USD");
+        snprintf(slug2, sizeof slug2, "%s", t2.slug);
+        snprintf(servers, sizeof servers, "%s/servers-main-only", root);
+        sf = fopen(servers, "w");
+        CHECK(sf != NULL, "cannot write %s", servers);
+        fprintf(sf, "main %s\n", itest_env("LEDGER_ADMIN_DSN"));
+        fclose(sf);
+        {
+            char cmd[4096];
+            FILE *p;
+            size_t n;
+            int status;
+            snprintf(cmd, sizeof cmd,
+                     "LEDGER_PG_SERVERS_FILE=%s %s backup --dir %s/partial --tenant %s 2>&1",
+                     servers, LEDGERCTL_PATH, root, slug2);
+            p = popen(cmd, "r");
+            CHECK(p != NULL, "popen");
+            n = fread(out, 1, sizeof out - 1, p);
+            out[n] = '\0';
+            status = pclose(p);
+            rc = WIFEXITED(status) ? WEXITSTATUS(status) : 128;
+        }
+        CHECK(rc == 1 && strstr(out, slug2) != NULL && strstr(out, "no server") != NULL,
+              "backup with an unreachable tenant exited %d: %s", rc, out);
+        last_line(out, root, folder, sizeof folder);
+        snprintf(path, sizeof path, "%s/manifest.json", folder);
+        m = json_load_file(path, 0, NULL);
+        CHECK(m != NULL && json_is_false(json_object_get(m, "complete")), "partial manifest");
+        json_array_foreach(json_object_get(m, "files"), i, f)
+            has_master += strcmp(json_string_value(json_object_get(f, "slug")), "master") == 0;
+        CHECK(has_master == 1 && json_array_size(json_object_get(m, "files")) == 1,
+              "the master was not dumped beside the failed tenant");
+        f = json_array_get(json_object_get(m, "failed"), 0);
+        CHECK(json_array_size(json_object_get(m, "failed")) == 1 &&
+                  strcmp(json_string_value(json_object_get(f, "slug")), slug2) == 0,
+              "the manifest does not name the failed tenant");
+        json_decref(m);
+    }
 
     /* 6. Retention. Beside the backups: an incomplete one (no manifest), an old complete one,
      * and a folder that is not a backup at all. */
