@@ -21,6 +21,7 @@
  * life of idempotency records: the worker deduplicates against live transactions.
  */
 #include "ctl.h"
+#include "ctl_duration.h"
 
 #include "lg_db.h"
 
@@ -35,43 +36,6 @@ static struct {
     int dry_run;
     long long moved_txns, moved_entries;
 } arch;
-
-/* Parses DURATION: a whole number from 1 followed by y (years), m (months), d (days) or h
- * (hours), nothing else. Writes a PostgreSQL interval ("18 months"). Returns 0 or -1. */
-static int parse_duration(const char *text, char *interval, size_t interval_size)
-{
-    static const struct {
-        char unit;
-        const char *name;
-        long max;
-    } units[] = {{'y', "years", 200}, {'m', "months", 2400}, {'d', "days", 73000},
-                 {'h', "hours", 1752000}};
-    size_t len = strlen(text);
-    char digits[16];
-    char *end;
-    long v;
-    if (len < 2 || len > 10)
-        return -1;
-    for (size_t i = 0; i + 1 < len; i++)
-        if (text[i] < '0' || text[i] > '9')
-            return -1;
-    if (text[0] == '0')
-        return -1;
-    memcpy(digits, text, len - 1);
-    digits[len - 1] = '\0';
-    errno = 0;
-    v = strtol(digits, &end, 10);
-    if (errno != 0 || *end != '\0')
-        return -1;
-    for (size_t u = 0; u < sizeof units / sizeof units[0]; u++)
-        if (text[len - 1] == units[u].unit) {
-            if (v > units[u].max)
-                return -1;
-            snprintf(interval, interval_size, "%ld %s", v, units[u].name);
-            return 0;
-        }
-    return -1;
-}
 
 /* The live table's columns, quoted and comma-separated, into out. */
 static int columns_of(PGconn *db, const char *table, char *out, size_t out_size, char *err,
@@ -244,7 +208,7 @@ int cmd_archive(int argc, char **argv)
     older = ctl_get(opts, "older-than");
     if (older == NULL)
         older = "7y";
-    if (parse_duration(older, arch.interval, sizeof arch.interval) != 0) {
+    if (ctl_duration_parse(older, arch.interval, sizeof arch.interval) != 0) {
         ctl_error("--older-than \"%s\" is not a duration: write a whole number and a unit, "
                   "y (years), m (months), d (days) or h (hours), e.g. 7y, 18m, 30d, 12h",
                   older);
