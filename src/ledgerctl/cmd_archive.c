@@ -166,8 +166,7 @@ static int archive_tenant(PGconn *master, const lg_keyring *kr, const char *slug
             goto rollback;
         entries += strtoll(PQcmdTuples(res), NULL, 10);
         PQclear(res);
-        res = lg_db_query(db,
-                          "DELETE FROM transactions WHERE id IN (SELECT id FROM archive_batch)",
+        res = lg_db_query(db, "DELETE FROM transactions WHERE id IN (SELECT id FROM archive_batch)",
                           0, NULL, err, sizeof err);
         if (res == NULL)
             goto rollback;
@@ -180,8 +179,9 @@ static int archive_tenant(PGconn *master, const lg_keyring *kr, const char *slug
     }
     /* Entries counted only for committed batches: the last, empty batch moved none. */
     printf("%s moved %lld %lld\n", slug, txns, entries);
-    fprintf(stderr, "tenant %-24s archived %lld transaction(s) and %lld entries created before %s\n",
-            slug, txns, entries, cutoff);
+    fprintf(stderr,
+            "tenant %-24s archived %lld transaction(s) and %lld entries created before %s\n", slug,
+            txns, entries, cutoff);
     arch.moved_txns += txns;
     arch.moved_entries += entries;
     rc = 0;
@@ -198,8 +198,11 @@ out:
 
 int cmd_archive(int argc, char **argv)
 {
-    ctl_opt opts[] = {{"older-than", NULL, 0}, {"tenant", NULL, 0}, {"batch", NULL, 0},
-                      {"dry-run", NULL, 1},    {NULL, NULL, 0}};
+    ctl_opt opts[] = {{"older-than", NULL, 0},
+                      {"tenant", NULL, 0},
+                      {"batch", NULL, 0},
+                      {"dry-run", NULL, 1},
+                      {NULL, NULL, 0}};
     const char *older, *batch;
     int failed;
 
@@ -220,8 +223,7 @@ int cmd_archive(int argc, char **argv)
         char *end;
         errno = 0;
         arch.batch = strtol(batch, &end, 10);
-        if (errno != 0 || end == batch || *end != '\0' || arch.batch < 1 ||
-            arch.batch > 100000) {
+        if (errno != 0 || end == batch || *end != '\0' || arch.batch < 1 || arch.batch > 100000) {
             ctl_error("--batch must be a whole number from 1 to 100000, not \"%s\"", batch);
             return CTL_USAGE;
         }

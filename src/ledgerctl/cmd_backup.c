@@ -242,7 +242,7 @@ time_t ctl_backup_folder_time(const char *name)
 /* ------------------------------------------------------------------ backup */
 
 typedef struct {
-    char file[96];     /* name inside the backup folder */
+    char file[96]; /* name inside the backup folder */
     char database[64];
     char tenant_id[64]; /* "" for the master */
     char slug[64];      /* "master" for the master */
@@ -286,8 +286,7 @@ static void schema_version(const dump_job *j, char *out, size_t out_size)
     db = lg_db_connect(dsn, err, sizeof err);
     if (db == NULL)
         return;
-    res = lg_db_query(db,
-                      "SELECT coalesce(max(version), '') FROM schema_migrations", 0, NULL, err,
+    res = lg_db_query(db, "SELECT coalesce(max(version), '') FROM schema_migrations", 0, NULL, err,
                       sizeof err);
     if (res != NULL && PQntuples(res) == 1)
         snprintf(out, out_size, "%s", PQgetvalue(res, 0, 0));
@@ -296,8 +295,7 @@ static void schema_version(const dump_job *j, char *out, size_t out_size)
 }
 
 /* Lists the master and every tenant that has a database. Returns the count, -1 after errors. */
-static int plan_jobs(PGconn *master, const lg_pg_servers *servers, const char *only,
-                     dump_job **out)
+static int plan_jobs(PGconn *master, const lg_pg_servers *servers, const char *only, dump_job **out)
 {
     char err[512];
     const char *master_dsn = lg_config_str("LEDGER_MASTER_DSN", "");
@@ -350,8 +348,8 @@ static int plan_jobs(PGconn *master, const lg_pg_servers *servers, const char *o
         snprintf(j->file, sizeof j->file, "tenant-%s.dump", j->slug);
         if (name == NULL) {
             j->failed = 1;
-            snprintf(j->error, sizeof j->error,
-                     "no server for %s:%s in LEDGER_PG_SERVERS_FILE", host, port);
+            snprintf(j->error, sizeof j->error, "no server for %s:%s in LEDGER_PG_SERVERS_FILE",
+                     host, port);
             continue;
         }
         snprintf(j->server, sizeof j->server, "%s", name);
@@ -378,9 +376,8 @@ static void start_dump(dump_job *j, const char *folder, const char *pg_dump)
     snprintf(errpath, sizeof errpath, "%s/.%s.log", folder, j->file);
     snprintf(dbarg, sizeof dbarg, "--dbname=%s", j->conninfo);
     schema_version(j, j->version, sizeof j->version);
-    j->pid = ctl_spawn((const char *const[]){pg_dump, "--format=custom",
-                                       "--compress=6", "--file", path, dbarg,
-                                       NULL},
+    j->pid = ctl_spawn((const char *const[]){pg_dump, "--format=custom", "--compress=6", "--file",
+                                             path, dbarg, NULL},
                        j->password, errpath);
     if (j->pid < 0) {
         j->failed = 1;
@@ -415,9 +412,9 @@ static void finish_dump(dump_job *j, int rc, const char *folder, const char *hoo
         setenv("LEDGER_BACKUP_DIR", folder, 1);
         setenv("LEDGER_BACKUP_DATABASE", j->database, 1);
         setenv("LEDGER_BACKUP_SLUG", j->slug, 1);
-        pid = ctl_spawn((const char *const[]){"/bin/sh", "-c", hook,
-                                        "ledger-backup-hook", path, NULL},
-                        NULL, NULL);
+        pid = ctl_spawn(
+            (const char *const[]){"/bin/sh", "-c", hook, "ledger-backup-hook", path, NULL}, NULL,
+            NULL);
         rc = pid < 0 ? 127 : ctl_wait(pid);
         if (rc != 0) {
             j->failed = 1;
@@ -435,17 +432,16 @@ static int write_manifest(const char *folder, const char *created, const char *p
     for (int i = 0; i < n; i++) {
         const dump_job *j = &jobs[i];
         if (j->failed) {
-            json_array_append_new(failed, json_pack("{s:s, s:s, s:s}", "slug", j->slug,
-                                                    "database", j->database, "error",
-                                                    j->error));
+            json_array_append_new(failed, json_pack("{s:s, s:s, s:s}", "slug", j->slug, "database",
+                                                    j->database, "error", j->error));
             continue;
         }
         json_array_append_new(
             files, json_pack("{s:s, s:s, s:o, s:s, s:s, s:I, s:s, s:s}", "file", j->file,
                              "database", j->database, "tenantId",
                              j->tenant_id[0] ? json_string(j->tenant_id) : json_null(), "slug",
-                             j->slug, "server", j->server, "size", (json_int_t)j->size,
-                             "sha256", j->sha256, "schemaVersion", j->version));
+                             j->slug, "server", j->server, "size", (json_int_t)j->size, "sha256",
+                             j->sha256, "schemaVersion", j->version));
     }
     json_object_set_new(m, "format", json_integer(1));
     json_object_set_new(m, "createdAt", json_string(created));

@@ -203,8 +203,8 @@ int cmd_restore(int argc, char **argv)
     }
     fprintf(stderr, "restoring %s into %s on %s\n", file, new_db, server);
     ctl_pg_program("pg_restore", pg_restore, sizeof pg_restore);
-    if (ctl_conninfo_split(admin_dsn, new_db, conninfo, sizeof conninfo, password,
-                           sizeof password, err, sizeof err) != 0) {
+    if (ctl_conninfo_split(admin_dsn, new_db, conninfo, sizeof conninfo, password, sizeof password,
+                           err, sizeof err) != 0) {
         ctl_error("server %s: %s", server, err);
         goto out;
     }
@@ -218,8 +218,8 @@ int cmd_restore(int argc, char **argv)
             close(fd);
             snprintf(errpath, sizeof errpath, "%s", tmpl);
         }
-        pid = ctl_spawn((const char *const[]){pg_restore, "--exit-on-error",
-                                        "--single-transaction", dbarg, file, NULL},
+        pid = ctl_spawn((const char *const[]){pg_restore, "--exit-on-error", "--single-transaction",
+                                              dbarg, file, NULL},
                         password, errpath[0] ? errpath : NULL);
         code = pid < 0 ? 127 : ctl_wait(pid);
         if (code != 0) {
@@ -247,8 +247,8 @@ int cmd_restore(int argc, char **argv)
             goto out;
         }
     }
-    res = lg_db_query(restored, "SELECT coalesce(max(version), '') FROM schema_migrations", 0,
-                      NULL, err, sizeof err);
+    res = lg_db_query(restored, "SELECT coalesce(max(version), '') FROM schema_migrations", 0, NULL,
+                      err, sizeof err);
     if (res == NULL || strcmp(PQgetvalue(res, 0, 0), version) != 0) {
         ctl_error("%s: schema version %s, but the manifest says %s", new_db,
                   res != NULL ? PQgetvalue(res, 0, 0) : err, version);
@@ -259,7 +259,8 @@ int cmd_restore(int argc, char **argv)
     {
         int breaks = ctl_verify_db(restored, slug, err, sizeof err);
         if (breaks != 0) {
-            ctl_error(breaks < 0 ? "checking %s: %s" : "%s breaks the ledger's invariants (above)%s",
+            ctl_error(breaks < 0 ? "checking %s: %s"
+                                 : "%s breaks the ledger's invariants (above)%s",
                       new_db, breaks < 0 ? err : "");
             goto out;
         }
@@ -270,9 +271,8 @@ int cmd_restore(int argc, char **argv)
     /* 4. The switch, with its audit row, in one master transaction. */
     snprintf(metadata, sizeof metadata, "%s", "{}");
     {
-        json_t *md = json_pack("{s:s, s:s, s:s, s:s, s:s}", "backup", from, "oldDatabase",
-                               old_db, "newDatabase", new_db, "server", server, "schemaVersion",
-                               version);
+        json_t *md = json_pack("{s:s, s:s, s:s, s:s, s:s}", "backup", from, "oldDatabase", old_db,
+                               "newDatabase", new_db, "server", server, "schemaVersion", version);
         char *text = md != NULL ? json_dumps(md, JSON_COMPACT) : NULL;
         if (text != NULL)
             snprintf(metadata, sizeof metadata, "%s", text);
@@ -283,9 +283,8 @@ int cmd_restore(int argc, char **argv)
         ctl_error("master: %s", err);
         goto out;
     }
-    res = lg_db_query(master,
-                      "UPDATE tenants SET db_name = $2 WHERE id = $1 AND db_name = $3",
-                      3, (const char *[]){tenant_id, new_db, old_db}, err, sizeof err);
+    res = lg_db_query(master, "UPDATE tenants SET db_name = $2 WHERE id = $1 AND db_name = $3", 3,
+                      (const char *[]){tenant_id, new_db, old_db}, err, sizeof err);
     if (res == NULL || strcmp(PQcmdTuples(res), "1") != 0) {
         ctl_error("switching tenant %s: %s", slug,
                   res == NULL ? err : "its database changed meanwhile");

@@ -12,8 +12,8 @@ int ctl_duration_parse(const char *text, char *interval, size_t interval_size)
         char unit;
         const char *name;
         long max;
-    } units[] = {{'y', "years", 200}, {'m', "months", 2400}, {'d', "days", 73000},
-                 {'h', "hours", 1752000}};
+    } units[] = {
+        {'y', "years", 200}, {'m', "months", 2400}, {'d', "days", 73000}, {'h', "hours", 1752000}};
     char digits[16];
     char *end;
     size_t len;

@@ -109,8 +109,8 @@ int main(void)
     long live_txns, live_entries;
     PGconn *db;
     int rc;
-    static const char *const bad[] = {"7x", "0d", "1.5y", "-3d", "7", "y", "7yy", "07d",
-                                      " 7d", "99999y", NULL};
+    static const char *const bad[] = {"7x",  "0d",  "1.5y", "-3d",    "7", "y",
+                                      "7yy", "07d", " 7d",  "99999y", NULL};
 
     itest_tenant_create(&t, "it-arch", NULL, 2, "USD");
     deposit(&t, t.account[0], "100.00", t1);
@@ -156,8 +156,8 @@ int main(void)
     snprintf(args, sizeof args, "archive --tenant %s --older-than 1y --dry-run", t.slug);
     rc = ctl(out, sizeof out, args);
     snprintf(want, sizeof want, "%s would-move 5 10", t.slug);
-    CHECK(rc == 0 && strcmp(out, want) == 0, "dry run exited %d: \"%s\", expected \"%s\"", rc,
-          out, want);
+    CHECK(rc == 0 && strcmp(out, want) == 0, "dry run exited %d: \"%s\", expected \"%s\"", rc, out,
+          want);
     CHECK(count(db, "SELECT count(*) FROM transactions", NULL) == live_txns &&
               count(db, "SELECT count(*) FROM transactions_archive", NULL) == 0,
           "the dry run moved rows");
@@ -257,8 +257,7 @@ int main(void)
         snprintf(args, sizeof args, "archive --tenant %s --older-than 1y --batch 3", t.slug);
         rc = ctl(out, sizeof out, args);
         snprintf(want, sizeof want, "%s moved 20 40", t.slug);
-        CHECK(rc == 0 && strcmp(out, want) == 0, "archive under load exited %d: \"%s\"", rc,
-              out);
+        CHECK(rc == 0 && strcmp(out, want) == 0, "archive under load exited %d: \"%s\"", rc, out);
         itest_flow_join(&flow);
         deadline = itest_now_ms() + 60000;
         while (itest_now_ms() < deadline) {
@@ -270,14 +269,13 @@ int main(void)
                 break;
             itest_sleep_ms(200);
         }
-        CHECK(now_new == base_new + (long)flow.accepted.n,
-              "%ld of %zu transfers recorded", now_new - base_new, flow.accepted.n);
+        CHECK(now_new == base_new + (long)flow.accepted.n, "%ld of %zu transfers recorded",
+              now_new - base_new, flow.accepted.n);
         CHECK(count(db, "SELECT count(*) FROM transactions_archive", NULL) == 25,
               "the archive holds the wrong count after the run under load");
         rc = itest_ledgerctl(out, sizeof out, "verify", "--tenant", t.slug, NULL);
         CHECK(rc == 0, "verify after archiving under load exited %d: %s", rc, out);
-        printf("archive under load: 20 moved while %d transfers were posted\n",
-               flow.n_accepted);
+        printf("archive under load: 20 moved while %d transfers were posted\n", flow.n_accepted);
         itest_idset_free(&flow.accepted);
     }
     free(before);

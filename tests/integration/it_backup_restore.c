@@ -172,8 +172,7 @@ int main(void)
     v = itest_balance(db, t.account[1]);
     snprintf(bal1, sizeof bal1, "%s", v);
     free(v);
-    CHECK(strcmp(bal0, "69.75") == 0 && strcmp(bal1, "70.25") == 0, "balances %s %s", bal0,
-          bal1);
+    CHECK(strcmp(bal0, "69.75") == 0 && strcmp(bal1, "70.25") == 0, "balances %s %s", bal0, bal1);
 
     /* 1. A full backup, with a hook that records each file. */
     snprintf(hooklog, sizeof hooklog, "%s/hook.log", root);
@@ -195,8 +194,7 @@ int main(void)
         char file[1200], hex[65], cmd[1400];
         const char *slug = json_string_value(json_object_get(f, "slug"));
         FILE *p;
-        snprintf(file, sizeof file, "%s/%s", folder,
-                 json_string_value(json_object_get(f, "file")));
+        snprintf(file, sizeof file, "%s/%s", folder, json_string_value(json_object_get(f, "file")));
         /* The checksum is the file's real SHA-256 (coreutils, independent of the tool). */
         snprintf(cmd, sizeof cmd, "sha256sum '%s'", file);
         p = popen(cmd, "r");
@@ -231,10 +229,11 @@ int main(void)
     PQfinish(db);
 
     /* 3. A damaged copy of the backup is refused, and so is a folder without a manifest. */
-    snprintf(args, sizeof args,
-             "cp -r %s %s/damaged && printf 'X' | dd of=%s/damaged/tenant-%s.dump bs=1 seek=200 "
-             "conv=notrunc 2>/dev/null && mkdir %s/nomanifest && cp %s/tenant-%s.dump %s/nomanifest/",
-             folder, root, root, t.slug, root, folder, t.slug, root);
+    snprintf(
+        args, sizeof args,
+        "cp -r %s %s/damaged && printf 'X' | dd of=%s/damaged/tenant-%s.dump bs=1 seek=200 "
+        "conv=notrunc 2>/dev/null && mkdir %s/nomanifest && cp %s/tenant-%s.dump %s/nomanifest/",
+        folder, root, root, t.slug, root, folder, t.slug, root);
     CHECK(system(args) == 0, "preparing damaged copies");
     current_db(&t, old_db);
     snprintf(args, sizeof args, "restore --tenant %s --from %s/damaged", t.slug, root);
@@ -270,9 +269,8 @@ int main(void)
     /* The old database is kept, but the tenant's role can no longer open it. */
     {
         PGconn *admin = db_named("postgres");
-        char *kept = itest_sql_value(admin,
-                                     "SELECT count(*) FROM pg_database WHERE datname = $1",
-                                     old_db);
+        char *kept =
+            itest_sql_value(admin, "SELECT count(*) FROM pg_database WHERE datname = $1", old_db);
         char *can;
         CHECK(strcmp(kept, "1") == 0, "the old database %s is gone", old_db);
         free(kept);
@@ -370,8 +368,8 @@ int main(void)
         snprintf(path, sizeof path, "%s/manifest.json", folder);
         m = json_load_file(path, 0, NULL);
         CHECK(m != NULL && json_is_false(json_object_get(m, "complete")), "partial manifest");
-        json_array_foreach(json_object_get(m, "files"), i, f)
-            has_master += strcmp(json_string_value(json_object_get(f, "slug")), "master") == 0;
+        json_array_foreach(json_object_get(m, "files"), i, f) has_master +=
+            strcmp(json_string_value(json_object_get(f, "slug")), "master") == 0;
         CHECK(has_master == 1 && json_array_size(json_object_get(m, "files")) == 1,
               "the master was not dumped beside the failed tenant");
         f = json_array_get(json_object_get(m, "failed"), 0);

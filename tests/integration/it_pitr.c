@@ -92,7 +92,8 @@ static void post_batch(PGconn *c, const char *batch, int n)
             c,
             "WITH t AS (INSERT INTO transactions (id, transaction_ref, type, amount, status,"
             "   to_account_id, created_by, processed_at)"
-            " SELECT gen_random_uuid(), $1, 'DEPOSIT', 10.00, 'COMPLETED', a.id, a.created_by, now()"
+            " SELECT gen_random_uuid(), $1, 'DEPOSIT', 10.00, 'COMPLETED', a.id, a.created_by, "
+            "now()"
             " FROM accounts a WHERE a.account_number = 'PITR-0001' RETURNING id),"
             " cash AS (UPDATE accounts SET balance = balance + 10, available_balance ="
             "   available_balance + 10 WHERE account_number = 'GL-1000-USD' RETURNING id, balance),"
@@ -100,7 +101,8 @@ static void post_batch(PGconn *c, const char *batch, int n)
             "   available_balance + 10 WHERE account_number = 'PITR-0001' RETURNING id, balance)"
             " INSERT INTO ledger_entries (id, transaction_id, account_id, entry_type, amount,"
             "   balance_after, account_code)"
-            " SELECT gen_random_uuid(), t.id, cash.id, 'DEBIT'::entry_type, 10.00, cash.balance, '1000'"
+            " SELECT gen_random_uuid(), t.id, cash.id, 'DEBIT'::entry_type, 10.00, cash.balance, "
+            "'1000'"
             " FROM t, cash UNION ALL"
             " SELECT gen_random_uuid(), t.id, cust.id, 'CREDIT', 10.00, cust.balance, '2000'"
             " FROM t, cust",

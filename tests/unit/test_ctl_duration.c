@@ -11,8 +11,7 @@ static char interval[32];
 static void assert_parses(const char *text, const char *want)
 {
     snprintf(interval, sizeof interval, "untouched");
-    ck_assert_msg(ctl_duration_parse(text, interval, sizeof interval) == 0, "\"%s\" refused",
-                  text);
+    ck_assert_msg(ctl_duration_parse(text, interval, sizeof interval) == 0, "\"%s\" refused", text);
     ck_assert_str_eq(interval, want);
 }
 
