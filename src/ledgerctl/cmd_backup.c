@@ -41,6 +41,8 @@
 #include <unistd.h>
 
 #define MAX_JOBS 32
+/* The longest backup folder path; file paths inside it get PATH_MAX. */
+#define FOLDER_MAX 2048
 
 /* ------------------------------------------------------------------ shared with restore */
 
@@ -381,7 +383,7 @@ static void start_dump(dump_job *j, const char *folder, const char *pg_dump)
                        j->password, errpath);
     if (j->pid < 0) {
         j->failed = 1;
-        snprintf(j->error, sizeof j->error, "cannot start %s: %s", pg_dump, strerror(errno));
+        snprintf(j->error, sizeof j->error, "cannot start %.300s: %s", pg_dump, strerror(errno));
     }
 }
 
@@ -573,7 +575,7 @@ int cmd_backup(int argc, char **argv)
                       {NULL, NULL, 0}};
     const char *dir, *hook, *servers_file;
     long keep = 0, keep_days = 0, n_parallel = 2;
-    char pg_dump[PATH_MAX], pg_version[128], name[32], created[32], folder[PATH_MAX], err[512];
+    char pg_dump[PATH_MAX], pg_version[128], name[32], created[32], folder[FOLDER_MAX], err[512];
     lg_pg_servers *servers = NULL;
     PGconn *master = NULL;
     dump_job *jobs = NULL;
@@ -589,6 +591,10 @@ int cmd_backup(int argc, char **argv)
     hook = ctl_get(opts, "hook");
     if (dir == NULL || dir[0] == '\0') {
         ctl_error("backup needs --dir DIR");
+        return CTL_USAGE;
+    }
+    if (strlen(dir) > FOLDER_MAX - 32) {
+        ctl_error("--dir is longer than %d bytes", FOLDER_MAX - 32);
         return CTL_USAGE;
     }
     if (parse_count(ctl_get(opts, "keep"), "--keep", 100000, &keep) != 0 ||
