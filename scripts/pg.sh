@@ -9,6 +9,15 @@
 #   superuser.pass   random password of the `postgres` superuser (mode 600)
 #   admin.dsn        libpq conninfo for that superuser (mode 600)
 # status exits 0 when running, 3 when not.
+#
+# WAL archiving and point-in-time recovery (deploy/postgresql/PITR.md; tests/integration/it_pitr.c):
+#   LEDGER_PG_WAL_ARCHIVE=1 pg.sh start NAME   archive every WAL segment into pg-NAME/wal-archive/
+#                                              (always on for the server named pitr)
+#   pg.sh basebackup NAME                      pg_basebackup of NAME into pg-NAME/basebackup/
+#   pg.sh recover DEST SRC 'TIME'              a new server DEST (pitr-restored) from SRC's base
+#                                              backup, replaying SRC's archived WAL up to TIME,
+#                                              then promoted; its admin.dsn is SRC's superuser
+# The pitr servers listen on LEDGER_PG_PITR_PORT (default LEDGER_PG_PORT + 10) and the next port.
 set -euo pipefail
 source "$(dirname "$0")/env.sh"
 
@@ -17,7 +26,9 @@ NAME=${2:-main}
 case "$NAME" in
   main) PORT=$LEDGER_PG_PORT ;;
   second) PORT=$LEDGER_PG2_PORT ;;
-  *) die "unknown server '$NAME' (main or second)" ;;
+  pitr) PORT=${LEDGER_PG_PITR_PORT:-$((LEDGER_PG_PORT + 10))} ;;
+  pitr-restored) PORT=$((${LEDGER_PG_PITR_PORT:-$((LEDGER_PG_PORT + 10))} + 1)) ;;
+  *) die "unknown server '$NAME' (main, second, pitr or pitr-restored)" ;;
 esac
 [[ -x $PG_BIN/pg_ctl ]] || die "PostgreSQL not found under /usr/lib/postgresql: run scripts/install-deps.sh"
 
@@ -113,6 +124,20 @@ log_line_prefix = '%m [%p] %q%u@%d '
 EOF
 }
 
+# WAL archiving: each completed segment is copied into wal-archive/ (never overwriting one that
+# is there), where a base backup's recovery reads it back (restore_command).
+archive_conf() {
+  [[ $NAME == pitr || ${LEDGER_PG_WAL_ARCHIVE:-0} == 1 ]] || return 0
+  install -d -m 700 -o "$PGUSER_OS" "$DIR/wal-archive"
+  as_pg tee -a "$DATA/ledger.conf" >/dev/null <<EOF
+# WAL archiving (LEDGER_PG_WAL_ARCHIVE=1 or the pitr server): see deploy/postgresql/PITR.md.
+wal_level = replica
+archive_mode = on
+archive_command = 'test ! -f $DIR/wal-archive/%f && cp %p $DIR/wal-archive/%f'
+archive_timeout = 60
+EOF
+}
+
 write_dsn() {
   local pass
   pass=$(<"$DIR/superuser.pass")
@@ -134,6 +159,7 @@ start() {
   ensure_traversable "$DIR"
   [[ -f $DATA/PG_VERSION ]] || init_cluster
   write_conf
+  archive_conf
   # pg_ctl -l opens the log as the postgres user.
   touch "$LOGFILE" && chown "$PGUSER_OS" "$LOGFILE"
   # -w waits until the server accepts connections (it reads postmaster.pid's status line).
@@ -161,8 +187,46 @@ stop() {
   log "$NAME stopped"
 }
 
+# A base backup of the running server NAME into $DIR/basebackup (replacing an older one), as the
+# OS user that runs postgres so that the copy can be started as it is.
+basebackup() {
+  running || die "$NAME is not running"
+  rm -rf "$DIR/basebackup"
+  install -d -m 700 -o "$PGUSER_OS" "$DIR/basebackup"
+  PGPASSWORD=$(<"$DIR/superuser.pass") as_pg "$PG_BIN/pg_basebackup" -h 127.0.0.1 -p "$PORT" \
+    -U postgres -D "$DIR/basebackup" -Fp -X stream -c fast
+  log "base backup of $NAME in $DIR/basebackup"
+}
+
+# recover DEST SRC TIME: DEST (this NAME) becomes a copy of SRC's base backup that replays SRC's
+# archived WAL up to TIME, then is promoted (accepts writes, a new timeline).
+recover() {
+  local src=${3:-} target=${4:-} sdir
+  [[ -n $src && -n $target ]] || die "usage: pg.sh recover DEST SRC 'TIME'"
+  sdir="$LEDGER_VAR/pg-$src"
+  [[ -d $sdir/basebackup ]] || die "no base backup of $src (pg.sh basebackup $src)"
+  ! running || stop
+  rm -rf "$DIR"
+  mkdir -p "$DIR"
+  chmod 755 "$DIR"
+  cp -a "$sdir/basebackup" "$DATA"
+  # The copy's superuser is the source's.
+  (umask 077 && cp "$sdir/superuser.pass" "$DIR/superuser.pass")
+  # postgresql.auto.conf is read last: the recovery settings win over ledger.conf.
+  as_pg tee -a "$DATA/postgresql.auto.conf" >/dev/null <<EOF
+restore_command = 'cp $sdir/wal-archive/%f %p'
+recovery_target_time = '$target'
+recovery_target_action = 'promote'
+EOF
+  as_pg touch "$DATA/recovery.signal"
+  log "recovering $NAME from $src's base backup to $target"
+  start
+}
+
 case "$cmd" in
   start) start ;;
+  basebackup) basebackup ;;
+  recover) recover "$@" ;;
   stop) stop ;;
   status)
     if running; then
@@ -173,7 +237,8 @@ case "$cmd" in
     fi
     ;;
   *)
-    echo "usage: $0 start|stop|status [main|second]" >&2
+    echo "usage: $0 start|stop|status|basebackup [main|second|pitr|pitr-restored]" >&2
+    echo "       $0 recover pitr-restored pitr 'TIME'" >&2
     exit 2
     ;;
 esac

@@ -29,6 +29,9 @@ stop_all() {
   "$S/kafka.sh" stop || true
   "$S/pg.sh" stop second || true
   "$S/pg.sh" stop main || true
+  # Started by the point-in-time recovery test (tests/integration/it_pitr.c).
+  "$S/pg.sh" stop pitr-restored || true
+  "$S/pg.sh" stop pitr || true
 }
 
 finish() {
@@ -77,6 +80,8 @@ source "$S/stack-env.sh"
 # The servers the API may provision tenants on (superuser conninfo: mode 600).
 (umask 077 && printf 'main %s\nsecond %s\n' "$LEDGER_ADMIN_DSN" "$LEDGER_ADMIN_DSN_2" >"$LEDGER_VAR/pg-servers")
 export LEDGER_PG_SERVERS_FILE="$LEDGER_VAR/pg-servers"
+# pg_dump and pg_restore of the servers' major version (ledgerctl backup, restore).
+export LEDGER_PG_BIN="$PG_BIN"
 "$S/app.sh" start api
 # Purge expired idempotency records every 2 s instead of every 10 min, so a test can see it.
 LEDGER_WORKER_PURGE_INTERVAL_S=2 "$S/app.sh" start worker

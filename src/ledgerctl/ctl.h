@@ -11,6 +11,8 @@
 #include "lg_tenant.h"
 
 #include <libpq-fe.h>
+#include <sys/types.h>
+#include <time.h>
 
 #define CTL_OK 0
 #define CTL_FAIL 1
@@ -58,6 +60,34 @@ int ctl_read_password(const char *prompt, char *out, size_t out_size);
 int ctl_user_create(PGconn *db, const char *email, const char *first, const char *last,
                     const char *role, const char *password, char id[LG_UUID_STRLEN]);
 
+/* ---- backups (cmd_backup.c), shared with restore */
+
+/* The path of a PostgreSQL program: $LEDGER_PG_BIN/name, else name (found in PATH). */
+void ctl_pg_program(const char *name, char *out, size_t out_size);
+/* SHA-256 of a file as 64 lower-case hex digits (and its size). Returns 0 or -1 with err. */
+int ctl_sha256_file(const char *path, char hex[65], long long *size, char *err, size_t err_size);
+/* Splits a libpq conninfo into one without the password (dbname replaced when dbname is not
+ * NULL) and the password ("" when none), so that a program gets the first on its command line
+ * and the second through PGPASSWORD. Returns 0 or -1 with err. */
+int ctl_conninfo_split(const char *dsn, const char *dbname, char *conninfo, size_t conninfo_size,
+                       char *password, size_t password_size, char *err, size_t err_size);
+/* Appends " key='value'" to a conninfo, quoted as libpq wants (nothing when out is too small). */
+void ctl_conninfo_add(char *out, size_t out_size, const char *key, const char *value);
+/* Starts argv (PATH searched) with PGPASSWORD=password (none when NULL) and its stderr in
+ * stderr_path (when not NULL). Returns the pid, or -1. */
+pid_t ctl_spawn(const char *const *argv, const char *password, const char *stderr_path);
+/* Waits for pid; its exit status, 128 + signal when a signal ended it, -1 on error. */
+int ctl_wait(pid_t pid);
+/* The time a backup folder's name (YYYYMMDDTHHMMSSZ) stands for, or -1 for any other name. */
+time_t ctl_backup_folder_time(const char *name);
+
+/* ---- verify (cmd_verify.c) */
+
+/* Checks the double-entry invariants of one tenant database (archived entries included) in one
+ * snapshot; prints each break as "BREAK tenant=<label> ...". Returns the number of breaks, or
+ * -1 with err when the checks cannot run. */
+int ctl_verify_db(PGconn *db, const char *label, char *err, size_t err_size);
+
 int cmd_keys(int argc, char **argv);
 int cmd_init(int argc, char **argv);
 int cmd_migrate(int argc, char **argv);
@@ -70,5 +100,8 @@ int cmd_admin(int argc, char **argv);
 int cmd_user(int argc, char **argv);
 int cmd_kyc(int argc, char **argv);
 int cmd_events(int argc, char **argv);
+int cmd_backup(int argc, char **argv);
+int cmd_restore(int argc, char **argv);
+int cmd_archive(int argc, char **argv);
 
 #endif

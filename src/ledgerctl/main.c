@@ -48,11 +48,24 @@ static const char usage[] =
     "              [--idle-exit SECONDS] [--verify] [--tenant S]\n"
     "                                   print the events as JSON lines (read_committed); with\n"
     "                                   --verify check running balances and unique event ids\n"
+    "  backup --dir DIR [--keep N] [--keep-days D] [--hook CMD] [--jobs J] [--tenant S]\n"
+    "                                   pg_dump the master and every tenant into DIR/<UTC time>/\n"
+    "                                   with manifest.json; keep the newest N / D days of\n"
+    "                                   backups; CMD runs for each file (its path in $1 and\n"
+    "                                   $LEDGER_BACKUP_FILE); J dumps at a time (default 2);\n"
+    "                                   --tenant: the master and that tenant only\n"
+    "  restore --tenant S --from DIR/<UTC time>\n"
+    "                                   restore a tenant into a new database, check it, switch\n"
+    "                                   to it; prints the old database's name (kept)\n"
+    "  archive [--older-than 7y] [--tenant S] [--batch 1000] [--dry-run]\n"
+    "                                   move settled transactions and their entries older than\n"
+    "                                   7y, 18m, 30d or 12h into the archive tables\n"
     "\n"
     "Environment: LEDGER_MASTER_DSN (libpq conninfo of the master database),\n"
     "LEDGER_ADMIN_DSN (a superuser on the server that gets new databases),\n"
     "LEDGER_PG_SERVERS_FILE (lines \"<name> <superuser conninfo>\", for --server),\n"
-    "LEDGER_MASTER_KEY_FILE (the master key file), LEDGER_KAFKA_BROKERS (for events).\n";
+    "LEDGER_MASTER_KEY_FILE (the master key file), LEDGER_KAFKA_BROKERS (for events),\n"
+    "LEDGER_PG_BIN (the folder of pg_dump and pg_restore; default: PATH).\n";
 
 void ctl_error(const char *fmt, ...)
 {
@@ -234,8 +247,9 @@ int main(int argc, char **argv)
                     {"apikey", cmd_apikey},     {"customer", cmd_customer},
                     {"account", cmd_account},   {"verify", cmd_verify},
                     {"admin", cmd_admin},       {"user", cmd_user},
-
-                    {"kyc", cmd_kyc},           {"events", cmd_events}};
+                    {"backup", cmd_backup},     {"restore", cmd_restore},
+                    {"archive", cmd_archive},   {"kyc", cmd_kyc},
+                    {"events", cmd_events}};
     char err[256];
 
     lg_log_init("ledgerctl");

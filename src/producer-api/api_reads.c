@@ -60,6 +60,11 @@
     " FROM transactions t"                                                                         \
     " LEFT JOIN accounts fa ON fa.id = t.from_account_id"                                          \
     " LEFT JOIN accounts ta ON ta.id = t.to_account_id"
+/* The same over transactions moved out by `ledgerctl archive` (same columns). */
+#define TXN_FROM_ARCHIVE                                                                           \
+    " FROM transactions_archive t"                                                                 \
+    " LEFT JOIN accounts fa ON fa.id = t.from_account_id"                                          \
+    " LEFT JOIN accounts ta ON ta.id = t.to_account_id"
 #define TXN_COL_ID         0
 #define TXN_COL_CREATED_US 17
 #define TXN_COL_VISIBLE    18
@@ -316,9 +321,10 @@ static int64_t column_int64(const PGresult *res, int row, int col)
 
 /* ------------------------------------------------------------------ transactions */
 
-/* Answers one transaction found by "t.id = $1" or "t.transaction_ref = $1". For an id the API
- * issued whose outcome is not recorded yet, answers PENDING (never 404 after a 202); a recorded
- * transaction the caller may not see is not found - and must not read as PENDING. */
+/* Answers one transaction found by "t.id = $1" or "t.transaction_ref = $1", live or archived.
+ * For an id the API issued whose outcome is not recorded yet, answers PENDING (never 404 after a
+ * 202); a recorded transaction the caller may not see is not found - and must not read as
+ * PENDING. */
 static void answer_one_transaction(api_request *r, api_caller *caller, const char *where,
                                    const char *key, int is_issued_id)
 {
@@ -338,6 +344,19 @@ static void answer_one_transaction(api_request *r, api_caller *caller, const cha
     if (res == NULL) {
         read_failed(r, caller, db, "transaction", err);
         return;
+    }
+    if (PQntuples(res) == 0) {
+        /* Not live: perhaps archived (`ledgerctl archive`, tenant migration 0008), which must
+         * not read as PENDING. Only on this path, so the live read costs nothing more; a tenant
+         * database without the archive table simply has nothing archived. */
+        PGresult *archived;
+        snprintf(sql, sizeof sql, "SELECT %s, %s%s WHERE %s", TXN_COLUMNS, TXN_VISIBLE,
+                 TXN_FROM_ARCHIVE, where);
+        archived = lg_db_query(db, sql, 3, params, err, sizeof err);
+        if (archived != NULL) {
+            PQclear(res);
+            res = archived;
+        }
     }
     lg_router_release(r->server->router, caller->tenant.id, db, 0);
     found = PQntuples(res) == 1;
