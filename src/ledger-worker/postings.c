@@ -528,6 +528,16 @@ static int read_accounts(batch *b, const PGresult *res)
 /* Reads SQL_RELOCK_ORIGINALS: a concurrent reversal may have committed since SQL_ORIGINALS. */
 static void read_relocked_originals(batch *b, const PGresult *res)
 {
+    /* An original read a moment ago but gone at the re-lock was moved to the archive
+     * (`ledgerctl archive`) in between: it is no longer a live transaction to reverse. */
+    for (size_t i = 0; i < b->n_originals; i++) {
+        original *o = &b->originals[i];
+        int relocked = 0;
+        for (int r = 0; r < PQntuples(res) && !relocked; r++)
+            relocked = strcmp(PQgetvalue(res, r, 0), o->id) == 0;
+        if (!relocked)
+            o->found = 0;
+    }
     for (int r = 0; r < PQntuples(res); r++) {
         original *o = find_original(b, PQgetvalue(res, r, 0));
         if (o != NULL && o->found)

@@ -174,11 +174,13 @@ static int reversal_key_account(api_request *r, const api_caller *caller, const 
         return -1;
     }
     res = lg_db_query(db,
-                      "SELECT coalesce(ta.account_number, fa.account_number, '')"
+                      "SELECT coalesce(ta.account_number, fa.account_number, ''), false"
                       " FROM transactions t"
                       " LEFT JOIN accounts ta ON ta.id = t.to_account_id"
                       " LEFT JOIN accounts fa ON fa.id = t.from_account_id"
-                      " WHERE t.id = $1",
+                      " WHERE t.id = $1"
+                      " UNION ALL SELECT '', true FROM transactions_archive WHERE id = $1"
+                      " LIMIT 1",
                       1, (const char *[]){original}, err, sizeof err);
     lg_router_release(r->server->router, caller->tenant.id, db, res == NULL);
     if (res == NULL) {
@@ -186,6 +188,13 @@ static int reversal_key_account(api_request *r, const api_caller *caller, const 
         r->retry_after = 1;
         problem(r, 503, "/problems/unavailable", "Service unavailable",
                 "the original transaction cannot be read right now; nothing was accepted");
+        return -1;
+    }
+    if (PQntuples(res) == 1 && strcmp(PQgetvalue(res, 0, 1), "t") == 0) {
+        PQclear(res);
+        problem(r, 422, "/problems/original-archived", "Original transaction archived",
+                "the transaction to reverse was moved to the archive and can no longer be"
+                " reversed");
         return -1;
     }
     if (PQntuples(res) == 1) {

@@ -212,6 +212,22 @@ int main(void)
         free(body);
     }
 
+    /* 4b. An archived transaction cannot be reversed: 422, not "pending, retry". */
+    {
+        char auth[200], body[256], ct[128], *resp = NULL;
+        const char *hp[] = {auth, "Content-Type: application/json", NULL};
+        long status;
+        snprintf(auth, sizeof auth, "Authorization: Bearer %s", t.api_key);
+        snprintf(body, sizeof body,
+                 "{\"type\":\"REVERSAL\",\"originalTransactionId\":\"%s\","
+                 "\"reason\":\"archived\"}",
+                 t1);
+        status = itest_http("POST", "/v1/transactions", hp, body, &resp, ct, sizeof ct);
+        CHECK(status == 422 && resp != NULL && strstr(resp, "/problems/original-archived") != NULL,
+              "a reversal of an archived transaction answered %ld %s", status, resp);
+        free(resp);
+    }
+
     /* 5. Nothing left to move; the ledger goes on. */
     rc = ctl(out, sizeof out, args);
     snprintf(want, sizeof want, "%s moved 0 0", t.slug);
