@@ -15,7 +15,7 @@ set -euo pipefail
 source "$(dirname "$0")/env.sh"
 cd "$ROOT"
 
-ALL_TARGETS=(txn_request mgmt_body money avro jwt route)
+ALL_TARGETS=(txn_request mgmt_body money avro jwt route cursor)
 BUILD="$ROOT/build-fuzz"
 OUT="$ROOT/var/fuzz"
 SEEDS="$ROOT/tests/fuzz/corpus"
@@ -27,6 +27,7 @@ max_len() {
     jwt) echo 2600 ;;           # LG_JWT_MAX is 2048
     avro) echo 2048 ;;          # the commands the API produces are well under 1 KiB
     route) echo 1024 ;;         # the server's URL buffer is 256 bytes; headers follow
+    cursor) echo 64 ;;          # LG_CURSOR_STRLEN is 48
     txn_request | mgmt_body) echo 8192 ;;
     *) die "unknown target $1" ;;
   esac

@@ -3,6 +3,7 @@
  * the bug. The inputs are the ones the fuzzer saved (also kept in tests/fuzz/corpus/).
  */
 #include "lg_crypto.h"
+#include "lg_cursor.h"
 #include "lg_jwt.h"
 #include "lg_problem.h"
 #include "lg_validate.h"
@@ -139,6 +140,40 @@ START_TEST(jwt_refuses_a_high_byte_in_place_of_a_base64url_character)
 }
 END_TEST
 
+/* fuzz_cursor: the same libsodium behaviour let a page cursor have other spellings
+ * ("RQAA\x9dAAAAAAq" read as "RQAA_AAAAAAq"), against the module's promise of one. */
+START_TEST(cursor_refuses_a_high_byte_in_place_of_a_base64url_character)
+{
+    char text[LG_CURSOR_STRLEN], id[LG_UUID_STRLEN];
+    int64_t seq = 0, us = 0;
+
+    ck_assert_int_eq(lg_crypto_init(), 0);
+    ck_assert_int_eq(lg_cursor_decode_entry("RQAA_AAAAAAq", &seq), 0);
+    ck_assert_int_eq(lg_cursor_decode_entry("RQAA\x9d" "AAAAAAq", &seq), -1);
+
+    ck_assert_int_eq(lg_cursor_encode_entry(42, text, sizeof text), 0);
+    for (size_t i = 0; text[i] != '\0'; i++) {
+        char saved = text[i];
+        for (int b = 0x80; b <= 0xff; b++) {
+            text[i] = (char)b;
+            ck_assert_msg(lg_cursor_decode_entry(text, &seq) == -1, "0x%02x at %zu read", b, i);
+        }
+        text[i] = saved;
+    }
+    ck_assert_int_eq(lg_cursor_encode_txn(1764000000123456, "0b9a1bd6-2f00-8a61-8c1a-5cd1a1e0f7d1",
+                                          text, sizeof text),
+                     0);
+    for (size_t i = 0; text[i] != '\0'; i++) {
+        char saved = text[i];
+        for (int b = 0x80; b <= 0xff; b++) {
+            text[i] = (char)b;
+            ck_assert_msg(lg_cursor_decode_txn(text, &us, id) == -1, "0x%02x at %zu read", b, i);
+        }
+        text[i] = saved;
+    }
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("fuzz_regressions");
@@ -150,6 +185,7 @@ int main(void)
     tcase_add_test(tc, problem_detail_survives_a_field_name_cut_inside_a_character);
     tcase_add_test(tc, problem_set_keeps_valid_utf8_and_replaces_broken_bytes);
     tcase_add_test(tc, jwt_refuses_a_high_byte_in_place_of_a_base64url_character);
+    tcase_add_test(tc, cursor_refuses_a_high_byte_in_place_of_a_base64url_character);
     suite_add_tcase(s, tc);
     sr = srunner_create(s);
     srunner_run_all(sr, CK_NORMAL);
