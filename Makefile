@@ -3,8 +3,10 @@
 #   make up / down  the local stack (PostgreSQL, Kafka, API, worker) with data in var/up
 #   make test       sanitizer build + unit tests + integration tests on a fresh var/test stack
 #   make deps       install the Debian packages and the Kafka jars (idempotent)
+#   make valgrind   the API and the worker under valgrind memcheck with a few hundred requests
+#   make fuzz       the libFuzzer targets, FUZZ_SECONDS (default 120) each; crashes in var/fuzz
 .DEFAULT_GOAL := build
-.PHONY: build up down test deps clean format
+.PHONY: build up down test deps clean format fuzz valgrind
 
 build:
 	scripts/build.sh release
@@ -21,9 +23,16 @@ test:
 deps:
 	scripts/install-deps.sh
 
+# FUZZ_SECONDS=600 make fuzz, or scripts/fuzz.sh run money jwt for some targets.
+fuzz:
+	scripts/fuzz.sh run
+
+valgrind:
+	scripts/valgrind.sh
+
 # Build trees only: var/ holds the stack's data and the Kafka jars, which `clean` must not lose.
 clean:
-	rm -rf build build-asan
+	rm -rf build build-asan build-fuzz
 
 format:
 	@if command -v clang-format >/dev/null; then \

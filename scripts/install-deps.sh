@@ -14,6 +14,10 @@ PACKAGES=(
   postgresql postgresql-contrib
   kcat curl jq maven
   python3-venv
+  # the fuzz targets (scripts/fuzz.sh): Debian 12 clang is clang 14, whose libFuzzer runtime
+  # (libclang_rt.fuzzer) is in libclang-rt-14-dev, which clang only recommends
+  clang libclang-rt-14-dev
+  valgrind
 )
 # Any Java 17+ runs Kafka 4; only bring Debian's default one when there is none at all.
 command -v java >/dev/null 2>&1 || PACKAGES+=(default-jre-headless)

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # shellcheck source-path=SCRIPTDIR
 # scripts/test.sh (make test, and CI through .ci/run):
-#   1. sanitizer build in build-asan/ and the unit tests (no services needed);
+#   1. sanitizer build in build-asan/ and the unit tests (no services needed), then ten seconds
+#      of each fuzz target (scripts/fuzz.sh smoke);
 #   2. a fresh test stack in var/test: two PostgreSQL servers, Kafka, the API and the worker,
 #      all from build-asan/, on ports that do not collide with `make up`;
 #   3. the integration tests against it.
@@ -62,6 +63,8 @@ trap 'exit 143' TERM
 
 "${CTEST[@]}" -L unit
 "${CTEST[@]}" -L lint # deploy/ and docs checked by their validators (scripts/lint-deploy.sh)
+# A short run of every fuzz target on its seeds (tests/fuzz); any crash fails the run.
+"$S/fuzz.sh" smoke
 
 # A fresh state each run. A previous run that was killed may have left servers running on
 # var/test: stop them before their data goes. var/kafka-libs is outside var/test and stays.

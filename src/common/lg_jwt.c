@@ -18,11 +18,21 @@ static char *b64url(const void *data, size_t len)
     return out;
 }
 
+/* The base64url alphabet. libsodium 1.0.18 compares characters as signed values, so some bytes
+ * above 0x7f decode as if they were '_' or '-': a token with one of them in place of the real
+ * character would verify too. Only the alphabet is let through to the decoder. */
+static const char b64url_alphabet[] =
+    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+
 /* Decodes base64url (no padding) of len characters; *out is malloc'd and NUL-terminated. */
 static int unb64url(const char *text, size_t len, unsigned char **out, size_t *out_len)
 {
-    unsigned char *buf = malloc(len + 1);
+    unsigned char *buf;
     const char *end = NULL;
+    for (size_t i = 0; i < len; i++)
+        if (text[i] == '\0' || strchr(b64url_alphabet, text[i]) == NULL)
+            return -1;
+    buf = malloc(len + 1);
     if (buf == NULL)
         return -1;
     if (sodium_base642bin(buf, len + 1, text, len, NULL, out_len, &end,

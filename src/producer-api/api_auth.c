@@ -15,6 +15,7 @@
  * admin's token has no tenant and opens only routes that allow system roles.
  */
 #include "api.h"
+#include "api_route_match.h"
 
 #include "lg_db.h"
 #include "lg_jwt.h"
@@ -250,36 +251,10 @@ typedef struct {
 static host_entry host_cache[HOST_CACHE_SLOTS];
 static pthread_mutex_t host_cache_lock = PTHREAD_MUTEX_INITIALIZER;
 
-/* The first label of a Host header, lower case, into label[64]. Returns 0 when the host is an
- * IP address, a single label, or not a host name at all: such a Host names no tenant. */
+/* The first label of a Host header, lower case (api_route_match.c). */
 static int host_label(const char *host, char label[64])
 {
-    char name[256];
-    size_t n, first;
-    struct in_addr a4;
-
-    if (host == NULL || host[0] == '[') /* absent, or an IPv6 literal */
-        return 0;
-    n = strcspn(host, ":");
-    if (n == 0 || n >= sizeof name)
-        return 0;
-    memcpy(name, host, n);
-    name[n] = '\0';
-    if (inet_pton(AF_INET, name, &a4) == 1)
-        return 0;
-    first = strcspn(name, ".");
-    if (name[first] != '.' || name[first + 1] == '\0' || first == 0 || first > 63)
-        return 0;
-    for (size_t i = 0; i < first; i++) {
-        char c = name[i];
-        if (c >= 'A' && c <= 'Z')
-            c = (char)(c - 'A' + 'a');
-        if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-'))
-            return 0;
-        label[i] = c;
-    }
-    label[first] = '\0';
-    return 1;
+    return api_host_label(host, label);
 }
 
 /* The id of the tenant the request's Host names into id. Returns 1, 0 when it names none, or -1
@@ -375,16 +350,15 @@ int api_authenticate(api_request *r, api_caller *caller, lg_problem *p)
     const char *credential;
     char hash[LG_HASH_HEXLEN], err[512], tenant_id[LG_UUID_STRLEN], host_id[LG_UUID_STRLEN];
     key_entry key;
-    int found;
+    int found, bearer;
 
     memset(caller, 0, sizeof *caller);
-    if (auth == NULL || strncmp(auth, "Bearer ", 7) != 0 || strlen(auth + 7) == 0 ||
-        strlen(auth + 7) > LG_JWT_MAX)
+    bearer = api_bearer_parse(auth, LG_JWT_MAX, &credential);
+    if (bearer == API_BEARER_NONE)
         return lg_problem_set(p, 401, "/problems/unauthenticated", "Authentication required",
                               NULL,
                               "send an API key or a token as \"Authorization: Bearer <...>\"");
-    credential = auth + 7;
-    if (strncmp(credential, "lk_", 3) == 0) {
+    if (bearer == API_BEARER_API_KEY) {
         lg_hash_hex(credential, strlen(credential), hash);
         found = key_lookup(r->server, hash, &key, p);
         if (found < 0)

@@ -4,6 +4,7 @@
  * entry whose method is NULL) and lists it in route_tables below.
  */
 #include "api.h"
+#include "api_route_match.h"
 
 #include "lg_db.h"
 #include "lg_log.h"
@@ -94,27 +95,7 @@ int api_audit(api_request *r, const api_caller *caller, PGconn *conn, const char
 static int match(const char *pattern, const char *path, char *buf, size_t buf_size,
                  const char **params, int *n_params)
 {
-    size_t used = 0;
-    *n_params = 0;
-    while (*pattern != '\0' && *path != '\0') {
-        if (pattern[0] == '{' && pattern[1] == '}') {
-            size_t len = strcspn(path, "/");
-            if (len == 0 || *n_params == API_MAX_PATH_PARAMS || used + len + 1 > buf_size)
-                return 0;
-            memcpy(buf + used, path, len);
-            buf[used + len] = '\0';
-            params[(*n_params)++] = buf + used;
-            used += len + 1;
-            path += len;
-            pattern += 2;
-            continue;
-        }
-        if (*pattern != *path)
-            return 0;
-        pattern++;
-        path++;
-    }
-    return *pattern == '\0' && *path == '\0';
+    return api_route_match(pattern, path, buf, buf_size, params, API_MAX_PATH_PARAMS, n_params);
 }
 
 unsigned api_route_roles(api_request *r)
