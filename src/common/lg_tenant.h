@@ -71,6 +71,27 @@ PGconn *lg_router_acquire(lg_router *r, const char *tenant_id, int wait_ms, char
 /* Returns a connection; broken != 0 (or a connection not idle) closes it instead of pooling. */
 void lg_router_release(lg_router *r, const char *tenant_id, PGconn *conn, int broken);
 
+/* Bounds the tenant pools together (max_total connections over all tenants; the master
+ * database's pool is not counted) and sets how long a pooled connection may sit idle before a
+ * background sweep closes it (0: never); a tenant pool left with no connection is dropped. When
+ * the total is reached, an acquire closes the oldest idle connection of another tenant to make
+ * room, or else waits like one on a full tenant pool. Defaults: 100 and 300 s. Returns 0 or -1
+ * with err. */
+int lg_router_set_pool_limits(lg_router *r, int max_total, int idle_timeout_s, char *err,
+                              size_t err_size);
+
+/* Runs the idle sweep now (the router runs it by itself every idle_timeout_s / 4, 1 to 30 s).
+ * Returns how many connections it closed. */
+int lg_router_sweep(lg_router *r);
+
+/* Calls fn for every tenant pool (the master's excluded) with its connections lent out and
+ * idle. fn runs outside the router's lock. For metrics. */
+typedef void (*lg_router_pool_fn)(const char *tenant_id, int in_use, int idle, void *arg);
+void lg_router_pool_stats(lg_router *r, lg_router_pool_fn fn, void *arg); /* master excluded */
+/* Sums over the tenant pools (master excluded): connections lent out and idle. Returns the
+ * total bound (see lg_router_set_pool_limits). in_use and idle may be NULL. */
+int lg_router_pool_total(lg_router *r, int *in_use, int *idle);
+
 /* The same for the master database. */
 PGconn *lg_router_acquire_master(lg_router *r, int wait_ms, char *err, size_t err_size);
 void lg_router_release_master(lg_router *r, PGconn *conn, int broken);
