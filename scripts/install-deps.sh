@@ -12,7 +12,7 @@ PACKAGES=(
   librdkafka-dev libpq-dev libavro-dev libjansson-dev libsodium-dev libmicrohttpd-dev
   check libsubunit-dev libcurl4-openssl-dev
   postgresql postgresql-contrib
-  kcat curl jq maven
+  kcat curl jq maven openssl
 )
 # Any Java 17+ runs Kafka 4; only bring Debian's default one when there is none at all.
 command -v java >/dev/null 2>&1 || PACKAGES+=(default-jre-headless)

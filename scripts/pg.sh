@@ -8,6 +8,8 @@
 #   postgres.log     server log
 #   superuser.pass   random password of the `postgres` superuser (mode 600)
 #   admin.dsn        libpq conninfo for that superuser (mode 600)
+#   server.crt/.key  optional: when both are there at start, the server takes TLS (ssl = on)
+#                    with them (copied into data/, readable by the postgres user only)
 # status exits 0 when running, 3 when not.
 set -euo pipefail
 source "$(dirname "$0")/env.sh"
@@ -17,7 +19,9 @@ NAME=${2:-main}
 case "$NAME" in
   main) PORT=$LEDGER_PG_PORT ;;
   second) PORT=$LEDGER_PG2_PORT ;;
-  *) die "unknown server '$NAME' (main or second)" ;;
+  # A server for the TLS tests (tests/integration/it_pg_tls.c), next to main.
+  tls) PORT=${LEDGER_PG_TLS_PORT:-$((LEDGER_PG_PORT + 2))} ;;
+  *) die "unknown server '$NAME' (main, second or tls)" ;;
 esac
 [[ -x $PG_BIN/pg_ctl ]] || die "PostgreSQL not found under /usr/lib/postgresql: run scripts/install-deps.sh"
 
@@ -111,6 +115,16 @@ full_page_writes = on
 password_encryption = scram-sha-256
 log_line_prefix = '%m [%p] %q%u@%d '
 EOF
+  if [[ -f $DIR/server.crt && -f $DIR/server.key ]]; then
+    install -m 600 -o "$PGUSER_OS" "$DIR/server.crt" "$DATA/server.crt"
+    install -m 600 -o "$PGUSER_OS" "$DIR/server.key" "$DATA/server.key"
+    as_pg tee -a "$DATA/ledger.conf" >/dev/null <<EOF
+ssl = on
+ssl_cert_file = 'server.crt'
+ssl_key_file = 'server.key'
+EOF
+    log "$NAME: TLS on with $DIR/server.crt"
+  fi
 }
 
 write_dsn() {
@@ -173,7 +187,7 @@ case "$cmd" in
     fi
     ;;
   *)
-    echo "usage: $0 start|stop|status [main|second]" >&2
+    echo "usage: $0 start|stop|status [main|second|tls]" >&2
     exit 2
     ;;
 esac

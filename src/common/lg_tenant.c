@@ -167,7 +167,8 @@ static void copy_field(char *dst, size_t dst_size, const PGresult *res, int col)
 
 #define TENANT_COLUMNS                                                                       \
     "id, slug, coalesce(subdomain, ''), name, status, max_users, max_accounts, db_host, "   \
-    "db_port, db_name, db_user, db_password, db_password_key_id"
+    "db_port, db_name, db_user, db_password, db_password_key_id, coalesce(db_sslmode, ''), " \
+    "coalesce(db_sslrootcert, '')"
 
 static void tenant_from_row(cached_tenant *c, const PGresult *res)
 {
@@ -186,6 +187,8 @@ static void tenant_from_row(cached_tenant *c, const PGresult *res)
     copy_field(t->db_user, sizeof t->db_user, res, 10);
     copy_field(c->sealed_password, sizeof c->sealed_password, res, 11);
     copy_field(c->key_id, sizeof c->key_id, res, 12);
+    copy_field(t->db_sslmode, sizeof t->db_sslmode, res, 13);
+    copy_field(t->db_sslrootcert, sizeof t->db_sslrootcert, res, 14);
     c->loaded_at = time(NULL);
 }
 
@@ -359,15 +362,38 @@ const lg_keyring *lg_router_keyring(lg_router *r)
     return keyring_for(r, NULL);
 }
 
+int lg_tenant_sslmode_valid(const char *mode)
+{
+    static const char *const modes[] = {"disable",  "allow",     "prefer",
+                                        "require",  "verify-ca", "verify-full"};
+    for (size_t i = 0; mode != NULL && i < sizeof modes / sizeof modes[0]; i++)
+        if (strcmp(mode, modes[i]) == 0)
+            return 1;
+    return 0;
+}
+
+/* The tenant's value, else the process-wide default from env, else NULL (libpq decides). */
+static const char *tls_setting(const char *value, const char *env)
+{
+    const char *d;
+    if (value[0] != '\0')
+        return value;
+    d = getenv(env);
+    return d != NULL && d[0] != '\0' ? d : NULL;
+}
+
 /* Connects with a clear password (wiped by the caller). */
 static PGconn *connect_tenant(const lg_tenant *t, const char *password, char *err,
                               size_t err_size)
 {
     PGconn *conn;
     /* fallback_application_name: PGAPPNAME, when set, names the process in pg_stat_activity. */
-    const char *keys[] = {"host", "port", "dbname", "user", "password",
-                          "fallback_application_name", "connect_timeout", NULL};
-    const char *values[8];
+    const char *keys[10] = {"host", "port", "dbname", "user", "password",
+                            "fallback_application_name", "connect_timeout", NULL};
+    const char *values[10];
+    const char *sslmode = tls_setting(t->db_sslmode, "LEDGER_PG_SSLMODE");
+    const char *sslrootcert = tls_setting(t->db_sslrootcert, "LEDGER_PG_SSLROOTCERT");
+    int n = 7;
     values[0] = t->db_host;
     values[1] = t->db_port;
     values[2] = t->db_name;
@@ -375,7 +401,16 @@ static PGconn *connect_tenant(const lg_tenant *t, const char *password, char *er
     values[4] = password;
     values[5] = "ledger";
     values[6] = "5";
-    values[7] = NULL;
+    if (sslmode != NULL) {
+        keys[n] = "sslmode";
+        values[n++] = sslmode;
+    }
+    if (sslrootcert != NULL) {
+        keys[n] = "sslrootcert";
+        values[n++] = sslrootcert;
+    }
+    keys[n] = NULL;
+    values[n] = NULL;
     conn = PQconnectdbParams(keys, values, 0);
     if (conn == NULL || PQstatus(conn) != CONNECTION_OK) {
         const char *m = conn != NULL ? PQerrorMessage(conn) : "out of memory";

@@ -31,6 +31,10 @@ typedef struct {
     char db_port[8];
     char db_name[64];
     char db_user[64];
+    /* TLS to the database: libpq sslmode and sslrootcert; "" takes the process-wide default
+     * (LEDGER_PG_SSLMODE, LEDGER_PG_SSLROOTCERT), then libpq's own (PGSSLMODE..., prefer). */
+    char db_sslmode[16];
+    char db_sslrootcert[256];
 } lg_tenant;
 
 typedef struct lg_router lg_router;
@@ -96,12 +100,17 @@ int lg_router_pool_total(lg_router *r, int *in_use, int *idle);
 PGconn *lg_router_acquire_master(lg_router *r, int wait_ms, char *err, size_t err_size);
 void lg_router_release_master(lg_router *r, PGconn *conn, int broken);
 
+/* 1 when mode is one of libpq's sslmode values (disable, allow, prefer, require, verify-ca,
+ * verify-full), else 0. */
+int lg_tenant_sslmode_valid(const char *mode);
+
 /* Parses a TenantStatus name; -1 when unknown. */
 int lg_tenant_status_from_name(const char *name);
 const char *lg_tenant_status_name(lg_tenant_status s);
 
-/* Connects to a tenant's database with its own credentials (opens the sealed password). Used by
- * the router and by ledgerctl. Returns NULL with err. */
+/* Connects to a tenant's database with its own credentials (opens the sealed password), with
+ * the tenant's TLS settings (see lg_tenant). Used by the router and by ledgerctl. Returns NULL
+ * with err. */
 PGconn *lg_tenant_connect(const lg_keyring *kr, const lg_tenant *t, const char *sealed_password,
                           const char *key_id, char *err, size_t err_size);
 
