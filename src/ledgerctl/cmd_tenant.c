@@ -373,7 +373,8 @@ static int tenant_update(int argc, char **argv)
         goto out;
     }
     if (json_object_size(changes) == 0) {
-        fprintf(stderr, "tenant %s: nothing to change\n", slug);
+        if (sslmode == NULL && sslrootcert == NULL)
+            fprintf(stderr, "tenant %s: nothing to change\n", slug);
     } else {
         const char *field;
         json_t *change;

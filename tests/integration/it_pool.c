@@ -299,6 +299,14 @@ int main(void)
         CHECK(get_account(itest_env("LEDGER_API_URL"), &d, d.account[0], NULL, NULL, 0, NULL) ==
                   200,
               "read d through the stack's API");
+        /* A checkpoint first, so that the shutdown's own is short: after a test that wrote a
+         * lot (migrate_scale) it can outlast pg_ctl's wait. */
+        {
+            PGconn *c2 = PQconnectdb(itest_env("LEDGER_ADMIN_DSN_2"));
+            CHECK(PQstatus(c2) == CONNECTION_OK, "second server: %s", PQerrorMessage(c2));
+            itest_sql_exec(c2, "CHECKPOINT", NULL);
+            PQfinish(c2);
+        }
         pg_second("stop");
         status = get_account(api_url, &d, d.account[0], &h, ct, sizeof ct, &body);
         CHECK(status == 503, "a read with d's server down: %ld %s", status, body);
