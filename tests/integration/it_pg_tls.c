@@ -245,6 +245,25 @@ int main(void)
         CHECK(strcmp(row, "0") == 0, "%s connection(s) to the tenant in clear", row);
         free(row);
         printf("provisioned on the TLS server: the API reads it over TLS\n");
+        /* And keeps the TLS connection pooled: a second read reuses the same backend (an idle
+         * TLS connection is not mistaken for a broken one). */
+        {
+            char *body = NULL, auth[200], path[128], *before, *after;
+            const char *headers[] = {auth, NULL};
+            const char *pids = "SELECT coalesce(string_agg(pid::text, ',' ORDER BY pid), '')"
+                               " FROM pg_stat_activity WHERE datname = $1"
+                               " AND application_name = 'ledger'";
+            before = itest_sql_value(admin, pids, db_name);
+            snprintf(auth, sizeof auth, "Authorization: Bearer %s", t.api_key);
+            snprintf(path, sizeof path, "/v1/accounts/%s", t.account[0]);
+            CHECK(itest_http("GET", path, headers, NULL, &body, NULL, 0) == 200, "second read");
+            free(body);
+            after = itest_sql_value(admin, pids, db_name);
+            CHECK(before[0] != '\0' && strcmp(before, after) == 0,
+                  "the API's TLS connections changed across reads: %s -> %s", before, after);
+            free(before);
+            free(after);
+        }
 
         /* ledgerctl honours the row: a wrong CA refuses, the right one connects again. */
         rc = itest_ledgerctl(out, sizeof out, "tenant", "update", "--slug", t.slug,
