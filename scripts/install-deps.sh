@@ -12,7 +12,7 @@ PACKAGES=(
   librdkafka-dev libpq-dev libavro-dev libjansson-dev libsodium-dev libmicrohttpd-dev
   check libsubunit-dev libcurl4-openssl-dev
   postgresql postgresql-contrib
-  kcat curl jq maven
+  kcat curl jq maven openssl
   python3-venv
   # the fuzz targets (scripts/fuzz.sh): Debian 12 clang is clang 14, whose libFuzzer runtime
   # (libclang_rt.fuzzer) is in libclang-rt-14-dev, which clang only recommends

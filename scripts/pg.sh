@@ -8,6 +8,8 @@
 #   postgres.log     server log
 #   superuser.pass   random password of the `postgres` superuser (mode 600)
 #   admin.dsn        libpq conninfo for that superuser (mode 600)
+#   server.crt/.key  optional: when both are there at start, the server takes TLS (ssl = on)
+#                    with them (copied into data/, readable by the postgres user only)
 # status exits 0 when running, 3 when not.
 #
 # WAL archiving and point-in-time recovery (deploy/postgresql/PITR.md; tests/integration/it_pitr.c):
@@ -28,7 +30,9 @@ case "$NAME" in
   second) PORT=$LEDGER_PG2_PORT ;;
   pitr) PORT=${LEDGER_PG_PITR_PORT:-$((LEDGER_PG_PORT + 10))} ;;
   pitr-restored) PORT=$((${LEDGER_PG_PITR_PORT:-$((LEDGER_PG_PORT + 10))} + 1)) ;;
-  *) die "unknown server '$NAME' (main, second, pitr or pitr-restored)" ;;
+  # A server for the TLS tests (tests/integration/it_pg_tls.c), next to main.
+  tls) PORT=${LEDGER_PG_TLS_PORT:-$((LEDGER_PG_PORT + 2))} ;;
+  *) die "unknown server '$NAME' (main, second, tls, pitr or pitr-restored)" ;;
 esac
 [[ -x $PG_BIN/pg_ctl ]] || die "PostgreSQL not found under /usr/lib/postgresql: run scripts/install-deps.sh"
 
@@ -122,6 +126,16 @@ full_page_writes = on
 password_encryption = scram-sha-256
 log_line_prefix = '%m [%p] %q%u@%d '
 EOF
+  if [[ -f $DIR/server.crt && -f $DIR/server.key ]]; then
+    install -m 600 -o "$PGUSER_OS" "$DIR/server.crt" "$DATA/server.crt"
+    install -m 600 -o "$PGUSER_OS" "$DIR/server.key" "$DATA/server.key"
+    as_pg tee -a "$DATA/ledger.conf" >/dev/null <<EOF
+ssl = on
+ssl_cert_file = 'server.crt'
+ssl_key_file = 'server.key'
+EOF
+    log "$NAME: TLS on with $DIR/server.crt"
+  fi
 }
 
 # WAL archiving: each completed segment is copied into wal-archive/ (never overwriting one that
@@ -237,7 +251,7 @@ case "$cmd" in
     fi
     ;;
   *)
-    echo "usage: $0 start|stop|status|basebackup [main|second|pitr|pitr-restored]" >&2
+    echo "usage: $0 start|stop|status|basebackup [main|second|tls|pitr|pitr-restored]" >&2
     echo "       $0 recover pitr-restored pitr 'TIME'" >&2
     exit 2
     ;;

@@ -28,6 +28,7 @@ stop_all() {
   "$S/app.sh" stop worker || true
   "$S/app.sh" stop api || true
   "$S/kafka.sh" stop || true
+  "$S/pg.sh" stop tls || true # started by it_pg_tls
   "$S/pg.sh" stop second || true
   "$S/pg.sh" stop main || true
   # Started by the point-in-time recovery test (tests/integration/it_pitr.c).

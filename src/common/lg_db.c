@@ -82,6 +82,27 @@ lg_db_status lg_db_classify(PGconn *conn, const PGresult *res)
     return LG_DB_FATAL;
 }
 
+int lg_db_begin_customer(PGconn *conn, const char *customer_user_id, int read_only, char *err,
+                         size_t err_size)
+{
+    PGresult *res;
+    if (customer_user_id == NULL || customer_user_id[0] == '\0') {
+        snprintf(err, err_size, "no customer to scope the transaction to");
+        return -1;
+    }
+    if (lg_db_exec(conn, read_only ? "BEGIN READ ONLY" : "BEGIN", err, err_size) != 0)
+        return -1;
+    /* is_local = true: the setting dies with the transaction. */
+    res = lg_db_query(conn, "SELECT set_config('ledger.customer_user_id', $1::uuid::text, true)",
+                      1, (const char *[]){customer_user_id}, err, err_size);
+    if (res == NULL) {
+        PQclear(PQexec(conn, "ROLLBACK"));
+        return -1;
+    }
+    PQclear(res);
+    return 0;
+}
+
 char *lg_db_quote_ident(PGconn *conn, const char *ident)
 {
     return PQescapeIdentifier(conn, ident, strlen(ident));

@@ -31,6 +31,15 @@ lg_db_status lg_db_classify(PGconn *conn, const PGresult *res);
 /* The SQLSTATE of a result, or "" */
 const char *lg_db_sqlstate(const PGresult *res);
 
+/* Opens a transaction scoped to one customer (users.id of a CUSTOMER): row-level security
+ * (tenant migration 0007) then shows and lets write only that customer's customers, accounts,
+ * transactions and ledger entries, whatever the statements' WHERE clauses. read_only != 0 makes
+ * it BEGIN READ ONLY. The scope ends with the transaction: COMMIT or ROLLBACK it before giving
+ * the connection back (one given back in a transaction is closed, never pooled). Returns 0, or
+ * -1 with err (the connection is then in no transaction, or broken). */
+int lg_db_begin_customer(PGconn *conn, const char *customer_user_id, int read_only, char *err,
+                         size_t err_size);
+
 /* Quotes an identifier for SQL built from names (database, role); caller PQfreemem()s. */
 char *lg_db_quote_ident(PGconn *conn, const char *ident);
 

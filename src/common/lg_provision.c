@@ -127,6 +127,26 @@ static int server_coordinates(const char *dsn, char *host, size_t host_size, cha
     return 0;
 }
 
+/* The TLS settings of a conninfo (sslmode, sslrootcert; "" when it names none), which the
+ * tenants placed on that server inherit. */
+static void server_tls(const char *dsn, lg_tenant *t)
+{
+    PQconninfoOption *info = PQconninfoParse(dsn, NULL);
+    t->db_sslmode[0] = '\0';
+    t->db_sslrootcert[0] = '\0';
+    if (info == NULL)
+        return;
+    for (PQconninfoOption *o = info; o->keyword != NULL; o++) {
+        if (o->val == NULL)
+            continue;
+        if (strcmp(o->keyword, "sslmode") == 0)
+            snprintf(t->db_sslmode, sizeof t->db_sslmode, "%s", o->val);
+        else if (strcmp(o->keyword, "sslrootcert") == 0)
+            snprintf(t->db_sslrootcert, sizeof t->db_sslrootcert, "%s", o->val);
+    }
+    PQconninfoFree(info);
+}
+
 lg_pg_servers *lg_pg_servers_load(const char *path, char *err, size_t err_size)
 {
     FILE *f = fopen(path, "r");
@@ -493,6 +513,7 @@ lg_provision_status lg_provision_tenant(PGconn *master, const lg_keyring *kr,
     snprintf(out->name, sizeof out->name, "%s", req->name);
     snprintf(out->db_host, sizeof out->db_host, "%s", host);
     snprintf(out->db_port, sizeof out->db_port, "%s", port);
+    server_tls(req->admin_dsn, out);
     snprintf(db_name, sizeof db_name, "tenant_%s", req->slug);
     for (char *p = db_name; *p != '\0'; p++)
         if (*p == '-')
@@ -507,12 +528,15 @@ lg_provision_status lg_provision_tenant(PGconn *master, const lg_keyring *kr,
     }
     res = query(master,
                 "INSERT INTO tenants (id, name, slug, subdomain, db_host, db_port, db_name,"
-                " db_user, db_password, db_password_key_id, settings, created_by) VALUES "
+                " db_user, db_password, db_password_key_id, settings, created_by, db_sslmode,"
+                " db_sslrootcert) VALUES "
                 "($1, $2, $3, $4, $5, $6::int, $7, $7, $8, $9,"
-                " jsonb_build_object('currencies', string_to_array($10, ',')), $11)",
-                11,
+                " jsonb_build_object('currencies', string_to_array($10, ',')), $11,"
+                " nullif($12, ''), nullif($13, ''))",
+                13,
                 (const char *[]){out->id, req->name, req->slug, req->subdomain, host, port, db_name,
-                                 sealed, key_id, currencies, req->performed_by},
+                                 sealed, key_id, currencies, req->performed_by, out->db_sslmode,
+                                 out->db_sslrootcert},
                 state, e, sizeof e);
     if (res == NULL) {
         snprintf(err, err_size, "%s: %s", step, e);
@@ -881,5 +905,81 @@ out:
     rollback(master);
     free(meta_text);
     json_decref(meta);
+    return rc;
+}
+
+lg_provision_status lg_provision_set_db_tls(PGconn *master, const char *tenant_id,
+                                            const char *sslmode, const char *sslrootcert,
+                                            const char *performed_by, char *err, size_t err_size)
+{
+    char e[512], state[6];
+    PGresult *res = NULL;
+    json_t *meta = NULL, *changes = NULL;
+    char *meta_text = NULL;
+    lg_tenant probe;
+    lg_provision_status rc = LG_PROVISION_FAILED;
+
+    if (sslmode != NULL && sslmode[0] != '\0' && !lg_tenant_sslmode_valid(sslmode)) {
+        snprintf(err, err_size, "the sslmode must be disable, allow, prefer, require, verify-ca "
+                                "or verify-full");
+        return LG_PROVISION_INVALID;
+    }
+    if (sslrootcert != NULL && strlen(sslrootcert) >= sizeof probe.db_sslrootcert) {
+        snprintf(err, err_size, "the sslrootcert path is too long");
+        return LG_PROVISION_INVALID;
+    }
+    if (lg_db_exec(master, "BEGIN", e, sizeof e) != 0) {
+        snprintf(err, err_size, "%s", e);
+        return LG_PROVISION_UNAVAILABLE;
+    }
+    /* NULL leaves a setting as it is; "" clears it (back to the default). */
+    res = query(master,
+                "WITH old AS (SELECT db_sslmode, db_sslrootcert FROM tenants WHERE id = $1"
+                " FOR UPDATE)"
+                " UPDATE tenants t SET"
+                " db_sslmode = CASE WHEN $2::text IS NULL THEN t.db_sslmode ELSE nullif($2, '') END,"
+                " db_sslrootcert = CASE WHEN $3::text IS NULL THEN t.db_sslrootcert"
+                " ELSE nullif($3, '') END"
+                " FROM old WHERE t.id = $1"
+                " RETURNING jsonb_build_object("
+                " 'dbSslmode', jsonb_build_object('before', old.db_sslmode, 'after', t.db_sslmode),"
+                " 'dbSslrootcert', jsonb_build_object('before', old.db_sslrootcert,"
+                " 'after', t.db_sslrootcert))::text",
+                3, (const char *[]){tenant_id, sslmode, sslrootcert}, state, e, sizeof e);
+    if (res == NULL) {
+        snprintf(err, err_size, "updating the tenant: %s", e);
+        rc = failure_of(master, state);
+        goto out;
+    }
+    if (PQntuples(res) == 0) {
+        snprintf(err, err_size, "no such tenant");
+        rc = LG_PROVISION_NOT_FOUND;
+        goto out;
+    }
+    changes = json_loads(PQgetvalue(res, 0, 0), 0, NULL);
+    meta = json_pack("{s:O}", "changes", changes);
+    meta_text = meta != NULL ? json_dumps(meta, JSON_COMPACT) : NULL;
+    if (meta_text == NULL) {
+        snprintf(err, err_size, "out of memory");
+        goto out;
+    }
+    if (lg_provision_audit(master, tenant_id, "UPDATED", performed_by, meta_text, e, sizeof e) !=
+        0) {
+        snprintf(err, err_size, "%s", e);
+        goto out;
+    }
+    if (lg_db_exec(master, "COMMIT", e, sizeof e) != 0) {
+        snprintf(err, err_size, "%s", e);
+        rc = LG_PROVISION_UNAVAILABLE;
+        goto out;
+    }
+    rc = LG_PROVISION_OK;
+out:
+    if (rc != LG_PROVISION_OK)
+        lg_db_exec(master, "ROLLBACK", e, sizeof e);
+    PQclear(res);
+    free(meta_text);
+    json_decref(meta);
+    json_decref(changes);
     return rc;
 }

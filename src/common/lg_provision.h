@@ -131,6 +131,15 @@ lg_provision_status lg_provision_set_status(PGconn *master, const char *tenant_i
                                             const char *performed_by, json_t *metadata, char *err,
                                             size_t err_size);
 
+/* Sets a tenant's TLS settings for its database (see lg_tenant): sslmode and sslrootcert, each
+ * NULL to leave it, "" to clear it (the process-wide default then applies). One master
+ * transaction with a TenantAuditLog row "UPDATED" ({"changes": {"dbSslmode": {"before",
+ * "after"}, "dbSslrootcert": ...}}). The routers see it within their 5 s cache; pooled
+ * connections keep their TLS until they are replaced. */
+lg_provision_status lg_provision_set_db_tls(PGconn *master, const char *tenant_id,
+                                            const char *sslmode, const char *sslrootcert,
+                                            const char *performed_by, char *err, size_t err_size);
+
 /* Writes a TenantAuditLog row; metadata is JSON object text or NULL. Returns 0 or -1 with err. */
 int lg_provision_audit(PGconn *master, const char *tenant_id, const char *action,
                        const char *performed_by, const char *metadata, char *err, size_t err_size);

@@ -31,6 +31,10 @@ typedef struct {
     char db_port[8];
     char db_name[64];
     char db_user[64];
+    /* TLS to the database: libpq sslmode and sslrootcert; "" takes the process-wide default
+     * (LEDGER_PG_SSLMODE, LEDGER_PG_SSLROOTCERT), then libpq's own (PGSSLMODE..., prefer). */
+    char db_sslmode[16];
+    char db_sslrootcert[256];
 } lg_tenant;
 
 typedef struct lg_router lg_router;
@@ -71,16 +75,42 @@ PGconn *lg_router_acquire(lg_router *r, const char *tenant_id, int wait_ms, char
 /* Returns a connection; broken != 0 (or a connection not idle) closes it instead of pooling. */
 void lg_router_release(lg_router *r, const char *tenant_id, PGconn *conn, int broken);
 
+/* Bounds the tenant pools together (max_total connections over all tenants; the master
+ * database's pool is not counted) and sets how long a pooled connection may sit idle before a
+ * background sweep closes it (0: never); a tenant pool left with no connection is dropped. When
+ * the total is reached, an acquire closes the oldest idle connection of another tenant to make
+ * room, or else waits like one on a full tenant pool. Defaults: 100 and 300 s. Returns 0 or -1
+ * with err. */
+int lg_router_set_pool_limits(lg_router *r, int max_total, int idle_timeout_s, char *err,
+                              size_t err_size);
+
+/* Runs the idle sweep now (the router runs it by itself every idle_timeout_s / 4, 1 to 30 s).
+ * Returns how many connections it closed. */
+int lg_router_sweep(lg_router *r);
+
+/* Calls fn for every tenant pool (the master's excluded) with its connections lent out and
+ * idle. fn runs outside the router's lock. For metrics. */
+typedef void (*lg_router_pool_fn)(const char *tenant_id, int in_use, int idle, void *arg);
+void lg_router_pool_stats(lg_router *r, lg_router_pool_fn fn, void *arg); /* master excluded */
+/* Sums over the tenant pools (master excluded): connections lent out and idle. Returns the
+ * total bound (see lg_router_set_pool_limits). in_use and idle may be NULL. */
+int lg_router_pool_total(lg_router *r, int *in_use, int *idle);
+
 /* The same for the master database. */
 PGconn *lg_router_acquire_master(lg_router *r, int wait_ms, char *err, size_t err_size);
 void lg_router_release_master(lg_router *r, PGconn *conn, int broken);
+
+/* 1 when mode is one of libpq's sslmode values (disable, allow, prefer, require, verify-ca,
+ * verify-full), else 0. */
+int lg_tenant_sslmode_valid(const char *mode);
 
 /* Parses a TenantStatus name; -1 when unknown. */
 int lg_tenant_status_from_name(const char *name);
 const char *lg_tenant_status_name(lg_tenant_status s);
 
-/* Connects to a tenant's database with its own credentials (opens the sealed password). Used by
- * the router and by ledgerctl. Returns NULL with err. */
+/* Connects to a tenant's database with its own credentials (opens the sealed password), with
+ * the tenant's TLS settings (see lg_tenant). Used by the router and by ledgerctl. Returns NULL
+ * with err. */
 PGconn *lg_tenant_connect(const lg_keyring *kr, const lg_tenant *t, const char *sealed_password,
                           const char *key_id, char *err, size_t err_size);
 

@@ -24,7 +24,7 @@ int main(void)
 {
     char err[512], host[128], txn_id[256];
     const char *master_dsn, *key_file, *instance;
-    long batch_max, batch_wait, pool, db_wait, purge_interval;
+    long batch_max, batch_wait, pool, pool_total, idle_timeout, db_wait, purge_interval;
     wk_config cfg;
     lg_keyring *kr = NULL;
     struct sigaction sa;
@@ -45,6 +45,9 @@ int main(void)
         lg_config_int("LEDGER_WORKER_BATCH_WAIT_MS", 5, 0, 1000, &batch_wait, err, sizeof err) !=
             0 ||
         lg_config_int("LEDGER_DB_POOL_PER_TENANT", 2, 1, 100, &pool, err, sizeof err) != 0 ||
+        lg_config_int("LEDGER_DB_POOL_TOTAL", 100, 1, 10000, &pool_total, err, sizeof err) != 0 ||
+        lg_config_int("LEDGER_DB_IDLE_TIMEOUT_S", 300, 0, 86400, &idle_timeout, err, sizeof err) !=
+            0 ||
         lg_config_int("LEDGER_DB_WAIT_MS", 5000, 1, 60000, &db_wait, err, sizeof err) != 0 ||
         lg_config_int("LEDGER_WORKER_PURGE_INTERVAL_S", 600, 1, 86400, &purge_interval, err,
                       sizeof err) != 0) {
@@ -70,6 +73,8 @@ int main(void)
     kr = lg_keyring_load(key_file, err, sizeof err);
     if (kr == NULL ||
         (cfg.router = lg_router_new(master_dsn, kr, (int)pool, err, sizeof err)) == NULL ||
+        lg_router_set_pool_limits(cfg.router, (int)pool_total, (int)idle_timeout, err,
+                                  sizeof err) != 0 ||
         lg_router_set_key_file(cfg.router, key_file, err, sizeof err) != 0) {
         lg_log_error("start-up: %s", err);
         goto out;

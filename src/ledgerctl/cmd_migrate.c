@@ -204,7 +204,8 @@ static int load_tenants(PGconn *master, const char *slug, mig_run *run)
     char err[512];
     PGresult *res = lg_db_query(master,
                                 "SELECT id, slug, db_host, db_port, db_name, db_user,"
-                                " db_password, db_password_key_id FROM tenants"
+                                " db_password, db_password_key_id, coalesce(db_sslmode, ''),"
+                                " coalesce(db_sslrootcert, '') FROM tenants"
                                 " WHERE status = 'ACTIVE' AND ($1::text IS NULL OR slug = $1)"
                                 " ORDER BY slug",
                                 1, (const char *[]){slug}, err, sizeof err);
@@ -229,6 +230,9 @@ static int load_tenants(PGconn *master, const char *slug, mig_run *run)
         snprintf(t->tenant.db_user, sizeof t->tenant.db_user, "%s", PQgetvalue(res, r, 5));
         snprintf(t->sealed, sizeof t->sealed, "%s", PQgetvalue(res, r, 6));
         snprintf(t->key_id, sizeof t->key_id, "%s", PQgetvalue(res, r, 7));
+        snprintf(t->tenant.db_sslmode, sizeof t->tenant.db_sslmode, "%s", PQgetvalue(res, r, 8));
+        snprintf(t->tenant.db_sslrootcert, sizeof t->tenant.db_sslrootcert, "%s",
+                 PQgetvalue(res, r, 9));
     }
     PQclear(res);
     return 0;

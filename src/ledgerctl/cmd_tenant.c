@@ -302,8 +302,11 @@ static int long_opt(const ctl_opt *opts, const char *name, long max, long *out)
  * and the worker see the change within their routing cache's 5 seconds. */
 static int tenant_update(int argc, char **argv)
 {
-    ctl_opt opts[] = {{"slug", NULL, 0},         {"max-users", NULL, 0}, {"max-accounts", NULL, 0},
-                      {"tier", NULL, 0},         {"name", NULL, 0},      {NULL, NULL, 0}};
+    ctl_opt opts[] = {{"slug", NULL, 0},       {"max-users", NULL, 0},
+                      {"max-accounts", NULL, 0}, {"tier", NULL, 0},
+                      {"name", NULL, 0},       {"db-sslmode", NULL, 0},
+                      {"db-sslrootcert", NULL, 0}, {NULL, NULL, 0}};
+    const char *sslmode, *sslrootcert;
     char err[512];
     const char *slug;
     lg_tenant_change c;
@@ -316,7 +319,7 @@ static int tenant_update(int argc, char **argv)
     lg_tenant_change_init(&c);
     if (ctl_parse(argc, argv, opts) != 0 || (slug = ctl_get(opts, "slug")) == NULL) {
         ctl_error("usage: ledgerctl tenant update --slug S [--max-users N] [--max-accounts N] "
-                  "[--tier T] [--name N]");
+                  "[--tier T] [--name N] [--db-sslmode M] [--db-sslrootcert FILE]");
         return CTL_USAGE;
     }
     if (long_opt(opts, "max-users", LG_MAX_USERS_LIMIT, &c.max_users) != 0 ||
@@ -330,6 +333,13 @@ static int tenant_update(int argc, char **argv)
     }
     if (c.name != NULL && !lg_provision_name_valid(c.name)) {
         ctl_error("--name must be 1 to %d characters", LG_TENANT_NAME_MAX);
+        return CTL_USAGE;
+    }
+    sslmode = ctl_get(opts, "db-sslmode");
+    sslrootcert = ctl_get(opts, "db-sslrootcert");
+    if (sslmode != NULL && sslmode[0] != '\0' && !lg_tenant_sslmode_valid(sslmode)) {
+        ctl_error("--db-sslmode must be disable, allow, prefer, require, verify-ca or "
+                  "verify-full (\"\" for the default)");
         return CTL_USAGE;
     }
     master = ctl_master();
@@ -348,13 +358,23 @@ static int tenant_update(int argc, char **argv)
     }
     st = lg_provision_update(master, PQgetvalue(res, 0, 0), &c, ctl_operator(), NULL, &changes,
                              err, sizeof err);
+    if (st == LG_PROVISION_OK && (sslmode != NULL || sslrootcert != NULL)) {
+        st = lg_provision_set_db_tls(master, PQgetvalue(res, 0, 0), sslmode, sslrootcert,
+                                     ctl_operator(), err, sizeof err);
+        if (st == LG_PROVISION_OK)
+            fprintf(stderr, "tenant %s: database TLS sslmode %s, sslrootcert %s\n", slug,
+                    sslmode != NULL ? (sslmode[0] != '\0' ? sslmode : "(default)") : "unchanged",
+                    sslrootcert != NULL ? (sslrootcert[0] != '\0' ? sslrootcert : "(default)")
+                                        : "unchanged");
+    }
     PQclear(res);
     if (st != LG_PROVISION_OK) {
         ctl_error("%s", err);
         goto out;
     }
     if (json_object_size(changes) == 0) {
-        fprintf(stderr, "tenant %s: nothing to change\n", slug);
+        if (sslmode == NULL && sslrootcert == NULL)
+            fprintf(stderr, "tenant %s: nothing to change\n", slug);
     } else {
         const char *field;
         json_t *change;

@@ -26,6 +26,7 @@ static const char usage[] =
     "  tenant show --slug S             print a tenant (exit 1 when unknown)\n"
     "  tenant list                      list tenants\n"
     "  tenant update --slug S [--max-users N] [--max-accounts N] [--tier T] [--name N]\n"
+    "                [--db-sslmode M] [--db-sslrootcert FILE]\n"
     "                                   change a tenant's limits, tier or name (audited)\n"
     "  tenant suspend|activate|deactivate --slug S [--reason TEXT]\n"
     "                                   change a tenant's status (audited)\n"
@@ -155,7 +156,8 @@ PGconn *ctl_tenant_db(PGconn *master, const lg_keyring *kr, const char *slug, lg
     char err[512], sealed[512], key_id[64];
     PGresult *res = lg_db_query(master,
                                 "SELECT id, slug, name, status, db_host, db_port, db_name, "
-                                "db_user, db_password, db_password_key_id FROM tenants "
+                                "db_user, db_password, db_password_key_id, "
+                                "coalesce(db_sslmode, ''), coalesce(db_sslrootcert, '') FROM tenants "
                                 "WHERE slug = $1",
                                 1, (const char *[]){slug}, err, sizeof err);
     PGconn *conn;
@@ -179,6 +181,8 @@ PGconn *ctl_tenant_db(PGconn *master, const lg_keyring *kr, const char *slug, lg
     snprintf(t->db_user, sizeof t->db_user, "%s", PQgetvalue(res, 0, 7));
     snprintf(sealed, sizeof sealed, "%s", PQgetvalue(res, 0, 8));
     snprintf(key_id, sizeof key_id, "%s", PQgetvalue(res, 0, 9));
+    snprintf(t->db_sslmode, sizeof t->db_sslmode, "%s", PQgetvalue(res, 0, 10));
+    snprintf(t->db_sslrootcert, sizeof t->db_sslrootcert, "%s", PQgetvalue(res, 0, 11));
     PQclear(res);
     conn = lg_tenant_connect(kr, t, sealed, key_id, err, sizeof err);
     if (conn == NULL)

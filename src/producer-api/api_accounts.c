@@ -450,7 +450,7 @@ static void get_account(api_request *r, const api_caller *caller, const char *co
     const char *q[1];
     api_mgmt_db x;
     if (api_mgmt_query(r, names, q) != 0 || check_number(r, params[0]) != 0 ||
-        api_mgmt_db_open(&x, r, caller) != 0)
+        api_mgmt_db_open(&x, r, caller) != 0 || api_mgmt_db_scope_customer(&x) != 0)
         return;
     answer_account(&x, params[0], 200);
 }
@@ -496,7 +496,7 @@ static void list_accounts(api_request *r, const api_caller *caller, const char *
     }
     snprintf(limit_text, sizeof limit_text, "%d", limit + 1);
     visibility(caller, &staff, &user_id);
-    if (api_mgmt_db_open(&x, r, caller) != 0)
+    if (api_mgmt_db_open(&x, r, caller) != 0 || api_mgmt_db_scope_customer(&x) != 0)
         return;
     res = api_mgmt_db_query(
         &x, "accounts",

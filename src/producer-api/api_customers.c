@@ -484,7 +484,8 @@ static void get_customer(api_request *r, const api_caller *caller, const char *c
         api_problem(r, 404, P_NOT_FOUND, "Not found", NULL, "no customer with this id");
         return;
     }
-    if (api_mgmt_db_open(&x, r, caller) != 0 || sweep_kyc(&x) != 0)
+    if (api_mgmt_db_open(&x, r, caller) != 0 || sweep_kyc(&x) != 0 ||
+        api_mgmt_db_scope_customer(&x) != 0)
         return;
     if (strcmp(id, "me") == 0) {
         PGresult *res = api_mgmt_db_query(

@@ -277,6 +277,19 @@ int api_mgmt_db_commit(api_mgmt_db *x)
     return 0;
 }
 
+int api_mgmt_db_scope_customer(api_mgmt_db *x)
+{
+    char err[512];
+    if (x->caller->role_bit != API_ROLE_CUSTOMER)
+        return 0;
+    if (lg_db_begin_customer(x->db, x->caller->user_id, 1, err, sizeof err) != 0) {
+        api_mgmt_db_fail(x, "bank's database", err);
+        return -1;
+    }
+    x->in_tx = 1;
+    return 0;
+}
+
 void api_mgmt_db_close(api_mgmt_db *x)
 {
     char err[256];

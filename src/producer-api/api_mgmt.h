@@ -82,6 +82,10 @@ void api_mgmt_db_fail(api_mgmt_db *x, const char *what, const char *err);
 /* BEGIN (READ COMMITTED) and COMMIT. Return 0, or -1 answered. */
 int api_mgmt_db_begin(api_mgmt_db *x);
 int api_mgmt_db_commit(api_mgmt_db *x);
+/* For a CUSTOMER caller, opens a read-only transaction scoped to that customer by row-level
+ * security (lg_db_begin_customer): a second line of defence behind the reads' own WHERE
+ * clauses. Nothing for staff. api_mgmt_db_close ends it. Returns 0, or -1 answered. */
+int api_mgmt_db_scope_customer(api_mgmt_db *x);
 /* Rolls back an open transaction and gives the connection back. Safe after a failure. */
 void api_mgmt_db_close(api_mgmt_db *x);
 

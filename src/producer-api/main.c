@@ -19,7 +19,7 @@ int main(void)
 {
     char err[512], host[64];
     const char *listen, *colon, *brokers, *master_dsn, *key_file, *servers_file;
-    long port, threads, pool_size, db_wait;
+    long port, threads, pool_size, pool_total, idle_timeout, db_wait;
     api_server server;
     struct MHD_Daemon *daemon = NULL;
     int rc = 1;
@@ -47,6 +47,9 @@ int main(void)
     if (master_dsn == NULL || key_file == NULL ||
         lg_config_int("LEDGER_API_THREADS", 4, 1, 64, &threads, err, sizeof err) != 0 ||
         lg_config_int("LEDGER_DB_POOL_PER_TENANT", 4, 1, 100, &pool_size, err, sizeof err) != 0 ||
+        lg_config_int("LEDGER_DB_POOL_TOTAL", 100, 1, 10000, &pool_total, err, sizeof err) != 0 ||
+        lg_config_int("LEDGER_DB_IDLE_TIMEOUT_S", 300, 0, 86400, &idle_timeout, err, sizeof err) !=
+            0 ||
         lg_config_int("LEDGER_DB_WAIT_MS", 2000, 1, 60000, &db_wait, err, sizeof err) != 0 ||
         api_login_configure(err, sizeof err) != 0) {
         lg_log_error("configuration: %s", err);
@@ -71,6 +74,8 @@ int main(void)
     if (server.keyring == NULL ||
         (server.router = lg_router_new(master_dsn, server.keyring, (int)pool_size, err,
                                        sizeof err)) == NULL ||
+        lg_router_set_pool_limits(server.router, (int)pool_total, (int)idle_timeout, err,
+                                  sizeof err) != 0 ||
         lg_router_set_key_file(server.router, key_file, err, sizeof err) != 0 ||
         api_kafka_start(&server, brokers, err, sizeof err) != 0) {
         lg_log_error("start-up: %s", err);
