@@ -597,6 +597,19 @@ static int idle_usable(PGconn *conn)
     return pfd.fd >= 0 && poll(&pfd, 1, 0) == 0;
 }
 
+/* Whether a pooled tenant connection still points where the master says the tenant lives
+ * (`ledgerctl restore` switches tenants.db_name): compared with the cached row, so this costs a
+ * master read only once per cache period. When the master cannot be read, the connection is
+ * kept. */
+static int same_target(lg_router *r, const char *key, PGconn *conn)
+{
+    cached_tenant c;
+    char err[256];
+    if (load_tenant(r, key, NULL, &c, err, sizeof err) != 1)
+        return 1;
+    return strcmp(PQdb(conn), c.t.db_name) == 0 && strcmp(PQport(conn), c.t.db_port) == 0;
+}
+
 static PGconn *acquire(lg_router *r, const char *key, int wait_ms, char *err, size_t err_size)
 {
     pool *p;
@@ -618,10 +631,11 @@ static PGconn *acquire(lg_router *r, const char *key, int wait_ms, char *err, si
         snprintf(err, err_size, "no database connection free within %d ms", wait_ms);
         return NULL;
     }
-    if (conn != NULL && idle_usable(conn))
+    if (conn != NULL && idle_usable(conn) && (p->is_master || same_target(r, key, conn)))
         return conn;
     if (conn != NULL)
-        lg_log_info("discarding a broken pooled connection (%s); reconnecting",
+        lg_log_info("discarding a pooled connection (%s): broken or its database moved;"
+                    " reconnecting",
                     p->is_master ? "master" : "tenant");
     PQfinish(conn);
     if (p->is_master) {
