@@ -84,6 +84,11 @@ int lg_metrics_add_collector(lg_metrics *m, lg_metrics_collector fn, void *arg);
  * in registration order. malloc'd (the caller frees), NULL when out of memory. */
 char *lg_metrics_render(lg_metrics *m);
 
+/* The product's version, for the ledger_build_info metric. */
+#ifndef LEDGER_VERSION
+#define LEDGER_VERSION "0.1.0"
+#endif
+
 /* The content type to serve the rendering with. */
 #define LG_METRICS_CONTENT_TYPE "text/plain; version=0.0.4; charset=utf-8"
 
