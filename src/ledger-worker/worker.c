@@ -98,7 +98,7 @@ void wk_metrics_register(lg_metrics *m)
         "Time to apply one tenant's commands of a batch in one PostgreSQL transaction.", NULL,
         lg_metrics_duration_buckets, lg_metrics_duration_buckets_n);
     wm.lag = lg_metrics_gauge(m, "ledger_worker_consumer_lag",
-                              "Messages behind the partition's end, per librdkafka's statistics.",
+                              "Messages of the partition not yet read (to its last stable offset), from librdkafka's statistics.",
                               (const char *[]){"topic", "partition", NULL});
     wm.dlq = lg_metrics_counter(m, "ledger_worker_dlq_messages_total",
                                 "Commands sent to the dead-letter topic, by reason.",
@@ -160,6 +160,30 @@ static void rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
     }
 }
 
+/* The lag of one partition from its statistics, or -1 when unknown or not assigned.
+ * librdkafka's own consumer_lag counts from offsets this consumer committed or stored, and this
+ * worker does neither (its offsets go with its Kafka transactions): the lag is counted here from
+ * the last stable offset (read_committed reads no further) to the position of the application,
+ * else to the committed offset fetched at assignment, else to the start of the log. */
+static json_int_t partition_lag(json_t *p)
+{
+    const char *state = json_string_value(json_object_get(p, "fetch_state"));
+    json_int_t lag = json_integer_value(json_object_get(p, "consumer_lag"));
+    json_int_t end = json_integer_value(json_object_get(p, "ls_offset"));
+    json_int_t from = json_integer_value(json_object_get(p, "app_offset"));
+    if (state == NULL || strcmp(state, "none") == 0 || strcmp(state, "stopped") == 0)
+        return -1;
+    if (lag >= 0)
+        return lag;
+    if (from < 0)
+        from = json_integer_value(json_object_get(p, "committed_offset"));
+    if (from < 0)
+        from = json_integer_value(json_object_get(p, "lo_offset"));
+    if (end < 0 || from < 0)
+        return -1;
+    return end > from ? end - from : 0;
+}
+
 /* librdkafka's statistics (every statistics.interval.ms, on the consumer's poll): which brokers
  * are up, for /readyz, and the consumer lag of each assigned partition. */
 static int stats_cb(rd_kafka_t *rk, char *json, size_t json_len, void *opaque)
@@ -188,9 +212,8 @@ static int stats_cb(rd_kafka_t *rk, char *json, size_t json_len, void *opaque)
         const char *partition;
         json_t *p;
         json_object_foreach(json_object_get(topic, "partitions"), partition, p) {
-            json_int_t lag = json_integer_value(json_object_get(p, "consumer_lag"));
-            if (strcmp(partition, "-1") == 0 || !json_is_integer(json_object_get(p, "consumer_lag")) ||
-                lag < 0)
+            json_int_t lag = partition_lag(p);
+            if (strcmp(partition, "-1") == 0 || lag < 0)
                 continue;
             lg_metric_set(wm.lag, (const char *[]){name, partition, NULL}, (double)lag);
         }
