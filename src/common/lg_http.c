@@ -41,9 +41,8 @@ int lg_http_parse_listen(const char *listen, char *host, size_t host_size, unsig
 }
 
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *connection, const char *url,
-                                  const char *method, const char *version,
-                                  const char *upload_data, size_t *upload_data_size,
-                                  void **con_cls)
+                                  const char *method, const char *version, const char *upload_data,
+                                  size_t *upload_data_size, void **con_cls)
 {
     lg_http *h = cls;
     struct MHD_Response *resp;
@@ -68,10 +67,9 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *connection, 
     } else {
         status = h->handler(method, url, &body, &content_type, h->arg);
     }
-    resp = MHD_create_response_from_buffer(body != NULL ? strlen(body) : 0,
-                                           body != NULL ? body : (void *)(uintptr_t) "",
-                                           body != NULL ? MHD_RESPMEM_MUST_FREE
-                                                        : MHD_RESPMEM_PERSISTENT);
+    resp = MHD_create_response_from_buffer(
+        body != NULL ? strlen(body) : 0, body != NULL ? body : (void *)(uintptr_t) "",
+        body != NULL ? MHD_RESPMEM_MUST_FREE : MHD_RESPMEM_PERSISTENT);
     if (resp == NULL) {
         free(body);
         return MHD_NO;

@@ -55,9 +55,12 @@ static void emit(lg_log_level level, const char *msg, const char *const *fields,
     json_object_set_new(line, "msg", json_string(msg));
     for (size_t i = 0; fields != NULL && fields[i] != NULL && fields[i + 1] != NULL; i += 2)
         json_object_set_new(line, fields[i], json_string(fields[i + 1]));
-    if (json_is_object(extra))
+    if (json_is_object(extra)) {
         json_object_foreach(extra, key, value)
+        {
             json_object_set(line, key, value);
+        }
+    }
     json_decref(extra);
     text = json_dumps(line, JSON_COMPACT | JSON_PRESERVE_ORDER);
     json_decref(line);

@@ -29,8 +29,8 @@ struct lg_series {
     struct lg_series *next;
     const lg_metric *family;
     char *values[LG_METRICS_MAX_LABELS];
-    _Atomic uint64_t value_bits; /* counter, gauge */
-    _Atomic uint64_t sum_bits;   /* histogram */
+    _Atomic uint64_t value_bits;                          /* counter, gauge */
+    _Atomic uint64_t sum_bits;                            /* histogram */
     _Atomic uint64_t buckets[LG_METRICS_MAX_BUCKETS + 1]; /* the last is +Inf */
 };
 
@@ -146,8 +146,7 @@ void lg_metrics_free(lg_metrics *m)
 }
 
 static lg_metric *family_new(lg_metrics *m, int kind, const char *name, const char *help,
-                             const char *const *label_names, const double *bounds,
-                             size_t n_bounds)
+                             const char *const *label_names, const double *bounds, size_t n_bounds)
 {
     lg_metric *f = NULL, *existing;
     size_t n_labels = 0;
@@ -443,8 +442,7 @@ static void render_family(FILE *out, lg_metric *f)
         uint64_t cumulative = 0;
         if (f->kind != KIND_HISTOGRAM) {
             put_series_name(out, f, s, "", NULL, 0);
-            put_number(out, from_bits(atomic_load_explicit(&s->value_bits,
-                                                           memory_order_relaxed)));
+            put_number(out, from_bits(atomic_load_explicit(&s->value_bits, memory_order_relaxed)));
             fputc('\n', out);
             continue;
         }

@@ -23,10 +23,10 @@ typedef struct lg_series lg_series;
 /* At most this many series per family: beyond it lookups return NULL (a guard against a label
  * that was never meant to be unbounded), and at most this many bytes in one label value
  * (longer values are cut). */
-#define LG_METRICS_MAX_SERIES 2000
+#define LG_METRICS_MAX_SERIES      2000
 #define LG_METRICS_MAX_LABEL_VALUE 128
-#define LG_METRICS_MAX_LABELS 4
-#define LG_METRICS_MAX_BUCKETS 24
+#define LG_METRICS_MAX_LABELS      4
+#define LG_METRICS_MAX_BUCKETS     24
 
 /* A new, empty registry; NULL when out of memory. Free with lg_metrics_free. */
 lg_metrics *lg_metrics_new(void);

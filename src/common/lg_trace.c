@@ -58,8 +58,8 @@ void lg_trace_start(const char *incoming_traceparent, lg_trace *out)
         snprintf(out->flags, sizeof out->flags, "01");
     }
     random_hex(out->span_id, 8);
-    snprintf(out->traceparent, sizeof out->traceparent, "00-%s-%s-%s", out->trace_id,
-             out->span_id, out->flags);
+    snprintf(out->traceparent, sizeof out->traceparent, "00-%s-%s-%s", out->trace_id, out->span_id,
+             out->flags);
 }
 
 int lg_request_id_valid(const char *id)

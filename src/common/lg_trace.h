@@ -12,7 +12,7 @@
 #include <stddef.h>
 
 #define LG_TRACEPARENT_LEN 55
-#define LG_REQUEST_ID_MAX 64
+#define LG_REQUEST_ID_MAX  64
 
 typedef struct {
     char trace_id[33];

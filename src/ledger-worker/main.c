@@ -15,6 +15,7 @@
 #include "lg_db.h"
 #include "lg_http.h"
 #include "lg_log.h"
+#include "lg_pool_metrics.h"
 
 #include <jansson.h>
 #include <signal.h>
@@ -54,11 +55,12 @@ static int on_http(const char *method, const char *path, char **body, const char
         json_t *answer;
         lg_router_release_master(c->router, m, !db_ok);
         ready = kafka_ok && in_group && db_ok;
-        answer = json_pack("{s:s, s:s, s:s, s:i}", "status", ready ? "ready" : "not ready",
-                           "database", db_ok ? "ok" : "unreachable", "kafka",
-                           kafka_ok ? "ok" : "unreachable", "assignedPartitions",
-                           atomic_load(&c->health->assigned));
-        json_object_set_new(answer, "consumerGroup", json_string(in_group ? "joined" : "not joined"));
+        answer =
+            json_pack("{s:s, s:s, s:s, s:i}", "status", ready ? "ready" : "not ready", "database",
+                      db_ok ? "ok" : "unreachable", "kafka", kafka_ok ? "ok" : "unreachable",
+                      "assignedPartitions", atomic_load(&c->health->assigned));
+        json_object_set_new(answer, "consumerGroup",
+                            json_string(in_group ? "joined" : "not joined"));
         *body = json_dumps(answer, JSON_COMPACT | JSON_PRESERVE_ORDER);
         json_decref(answer);
         return ready ? 200 : 503;
@@ -106,8 +108,7 @@ int main(void)
     key_file = master_dsn != NULL ? lg_config_require("LEDGER_MASTER_KEY_FILE", err, sizeof err)
                                   : NULL;
     if (master_dsn == NULL || key_file == NULL ||
-        lg_config_int("LEDGER_WORKER_BATCH_MAX", 500, 1, 10000, &batch_max, err, sizeof err) !=
-            0 ||
+        lg_config_int("LEDGER_WORKER_BATCH_MAX", 500, 1, 10000, &batch_max, err, sizeof err) != 0 ||
         lg_config_int("LEDGER_WORKER_BATCH_WAIT_MS", 5, 0, 1000, &batch_wait, err, sizeof err) !=
             0 ||
         lg_config_int("LEDGER_DB_POOL_PER_TENANT", 2, 1, 100, &pool, err, sizeof err) != 0 ||
@@ -154,6 +155,8 @@ int main(void)
     }
     cfg.keyring = kr;
     lg_router_set_on_connect(cfg.router, wk_sql_prepare, NULL);
+    if (cfg.metrics != NULL && lg_pool_metrics_register(cfg.metrics, cfg.router) != 0)
+        lg_log_debug("metrics: the connection pools' use is not reported by this build");
     if (strcmp(listen, "off") != 0) {
         char where[96];
         http_ctx.router = cfg.router;

@@ -61,7 +61,7 @@ typedef struct {
     int tenant;           /* index into the batch's tenant groups, -1 when none */
     char position[128];   /* "<topic>/<partition>/<offset>": which message this is */
     char request_id[LG_REQUEST_ID_MAX + 1]; /* from the request-id header (or the command) */
-    lg_trace trace;       /* the worker's span, under the command's traceparent */
+    lg_trace trace;                         /* the worker's span, under the command's traceparent */
 } wk_item;
 
 typedef struct {
@@ -90,15 +90,16 @@ void wk_metrics_register(lg_metrics *m)
         "Commands whose outcome was published: applied, failed (by reason) or duplicate (recorded "
         "by another message, nothing published).",
         (const char *[]){"type", "outcome", "reason", NULL});
-    wm.batch_size = lg_metrics_histogram(m, "ledger_worker_batch_size",
-                                         "Messages per batch committed to Kafka.", NULL,
-                                         batch_bounds, sizeof batch_bounds / sizeof batch_bounds[0]);
+    wm.batch_size = lg_metrics_histogram(
+        m, "ledger_worker_batch_size", "Messages per batch committed to Kafka.", NULL, batch_bounds,
+        sizeof batch_bounds / sizeof batch_bounds[0]);
     wm.pg_seconds = lg_metrics_histogram(
         m, "ledger_worker_pg_transaction_seconds",
         "Time to apply one tenant's commands of a batch in one PostgreSQL transaction.", NULL,
         lg_metrics_duration_buckets, lg_metrics_duration_buckets_n);
     wm.lag = lg_metrics_gauge(m, "ledger_worker_consumer_lag",
-                              "Messages of the partition not yet read (to its last stable offset), from librdkafka's statistics.",
+                              "Messages of the partition not yet read (to its last stable offset), "
+                              "from librdkafka's statistics.",
                               (const char *[]){"topic", "partition", NULL});
     wm.dlq = lg_metrics_counter(m, "ledger_worker_dlq_messages_total",
                                 "Commands sent to the dead-letter topic, by reason.",
@@ -199,7 +200,8 @@ static int stats_cb(rd_kafka_t *rk, char *json, size_t json_len, void *opaque)
         return 0;
     }
     brokers = json_object_get(root, "brokers");
-    json_object_foreach(brokers, name, broker) {
+    json_object_foreach(brokers, name, broker)
+    {
         const char *state = json_string_value(json_object_get(broker, "state"));
         if (state != NULL && strcmp(state, "UP") == 0)
             up++;
@@ -208,10 +210,12 @@ static int stats_cb(rd_kafka_t *rk, char *json, size_t json_len, void *opaque)
         atomic_store(&s->cfg->health->brokers_up, up);
     lg_metric_reset(wm.lag); /* only the partitions assigned now */
     topics = json_object_get(root, "topics");
-    json_object_foreach(topics, name, topic) {
+    json_object_foreach(topics, name, topic)
+    {
         const char *partition;
         json_t *p;
-        json_object_foreach(json_object_get(topic, "partitions"), partition, p) {
+        json_object_foreach(json_object_get(topic, "partitions"), partition, p)
+        {
             json_int_t lag = partition_lag(p);
             if (strcmp(partition, "-1") == 0 || lag < 0)
                 continue;
@@ -468,9 +472,9 @@ static int emit_outcome(rd_kafka_t *p, const wk_outcome *o, const wk_item *it)
         return 0;
     if (o->recorded_by != NULL && strcmp(o->recorded_by, position) != 0) {
         lg_log_kv(LG_LOG_INFO,
-                  (const char *[]){"transaction_id", o->result.transaction_id, "message",
-                                   position, "recorded_by", o->recorded_by, "request_id",
-                                   it->request_id, "trace_id", it->trace.trace_id, NULL},
+                  (const char *[]){"transaction_id", o->result.transaction_id, "message", position,
+                                   "recorded_by", o->recorded_by, "request_id", it->request_id,
+                                   "trace_id", it->trace.trace_id, NULL},
                   "a command already recorded by another message: its outcome is not "
                   "published again");
         return 0;
@@ -482,8 +486,7 @@ static int emit_outcome(rd_kafka_t *p, const wk_outcome *o, const wk_item *it)
             lg_log_error("encoding a ledger event: %s", err);
             return -1;
         }
-        if (produce(p, LG_TOPIC_LEDGER, key, buf, len, it->request_id, it->trace.traceparent) !=
-            0)
+        if (produce(p, LG_TOPIC_LEDGER, key, buf, len, it->request_id, it->trace.traceparent) != 0)
             return -1;
     }
     snprintf(key, sizeof key, "%s:%s", o->result.tenant_id, o->result.transaction_id);
@@ -663,9 +666,8 @@ static void report_batch(const wk_item *items, const wk_outcome *outcomes, const
         const char *tenant = it->tenant >= 0 ? groups[it->tenant].tenant.slug : "";
         const char *outcome, *reason, *type;
         if (it->dlq_reason[0] != '\0') {
-            lg_metric_add(wm.dlq, (const char *[]){it->dlq_kind != NULL ? it->dlq_kind : "other",
-                                                   NULL},
-                          1);
+            lg_metric_add(wm.dlq,
+                          (const char *[]){it->dlq_kind != NULL ? it->dlq_kind : "other", NULL}, 1);
             lg_log_kv(LG_LOG_WARN,
                       (const char *[]){"message", it->position, "request_id", it->request_id,
                                        "trace_id", it->trace.trace_id, "tenant", tenant, NULL},
@@ -684,9 +686,8 @@ static void report_batch(const wk_item *items, const wk_outcome *outcomes, const
         } else {
             outcome = "applied";
         }
-        lg_metric_add(wm.commands, (const char *[]){type != NULL ? type : "UNKNOWN", outcome,
-                                                    reason, NULL},
-                      1);
+        lg_metric_add(wm.commands,
+                      (const char *[]){type != NULL ? type : "UNKNOWN", outcome, reason, NULL}, 1);
         if (!lg_log_enabled(LG_LOG_INFO))
             continue;
         lg_log_json(LG_LOG_INFO,

@@ -12,10 +12,10 @@
 /* What /readyz needs to know of the consume loop, written by the loop's callbacks and read by
  * the HTTP listener's thread. */
 typedef struct {
-    atomic_int in_group;    /* 1 between a partition assignment (of any size) and a revocation */
-    atomic_int assigned;    /* partitions assigned */
-    atomic_int brokers_up;  /* brokers whose connection is up, per the latest statistics; -1
-                             * before the first statistics arrive */
+    atomic_int in_group;   /* 1 between a partition assignment (of any size) and a revocation */
+    atomic_int assigned;   /* partitions assigned */
+    atomic_int brokers_up; /* brokers whose connection is up, per the latest statistics; -1
+                            * before the first statistics arrive */
 } wk_health;
 
 typedef struct {

@@ -114,9 +114,9 @@ typedef struct {
     int retry_after; /* seconds, 0 for none */
     pthread_mutex_t lock;
     /* For the request's log line and metrics (api_metrics.c). */
-    struct timespec started;  /* CLOCK_MONOTONIC */
-    lg_trace trace;           /* this request's span, under the caller's traceparent if valid */
-    char tenant[64];          /* the authenticated caller's tenant slug; "" when none */
+    struct timespec started; /* CLOCK_MONOTONIC */
+    lg_trace trace;          /* this request's span, under the caller's traceparent if valid */
+    char tenant[64];         /* the authenticated caller's tenant slug; "" when none */
 } api_request;
 
 /*

@@ -4,6 +4,7 @@
 #include "api_metrics.h"
 
 #include "lg_log.h"
+#include "lg_pool_metrics.h"
 
 #include <ctype.h>
 #include <stdio.h>
@@ -21,8 +22,12 @@ struct api_metrics {
 /* The route tables of api_dispatch.c (keep in step with its route_tables), then the routes
  * api_routes.c and api_server.c answer themselves. A "{}" segment is shown as "{id}". */
 static const api_route_def *const route_tables[] = {
-    api_routes_auth, api_routes_apikeys,   api_routes_users,
-    api_routes_system, api_routes_customers, api_routes_accounts,
+    api_routes_auth,
+    api_routes_apikeys,
+    api_routes_users,
+    api_routes_system,
+    api_routes_customers,
+    api_routes_accounts,
     NULL,
 };
 static const char *const own_routes[] = {
@@ -43,9 +48,10 @@ int api_metrics_init(api_server *s, char *err, size_t err_size)
     lg_metric *info;
     if (m == NULL || (m->registry = lg_metrics_new()) == NULL)
         goto fail;
-    m->requests = lg_metrics_counter(m->registry, "ledger_http_requests_total",
-                                     "HTTP requests answered, by route template, method and status.",
-                                     (const char *[]){"route", "method", "status", NULL});
+    m->requests =
+        lg_metrics_counter(m->registry, "ledger_http_requests_total",
+                           "HTTP requests answered, by route template, method and status.",
+                           (const char *[]){"route", "method", "status", NULL});
     m->duration = lg_metrics_histogram(
         m->registry, "ledger_http_request_duration_seconds",
         "Time from a request's first byte to its answer (for a command: Kafka's acknowledgement).",
@@ -74,6 +80,12 @@ fail:
     free(m);
     snprintf(err, err_size, "cannot allocate the metrics");
     return -1;
+}
+
+void api_metrics_pools(api_server *s)
+{
+    if (lg_pool_metrics_register(s->metrics->registry, s->router) != 0)
+        lg_log_debug("metrics: the connection pools' use is not reported by this build");
 }
 
 void api_metrics_free(api_server *s)
@@ -138,8 +150,8 @@ const char *api_route_template(const api_request *r, char *buf, size_t size)
 /* A method label from a bounded set. */
 static const char *method_label(const char *method)
 {
-    static const char *const known[] = {"GET",     "HEAD",  "POST",  "PUT",   "PATCH",
-                                        "DELETE",  "OPTIONS", NULL};
+    static const char *const known[] = {"GET",   "HEAD",   "POST",    "PUT",
+                                        "PATCH", "DELETE", "OPTIONS", NULL};
     for (size_t i = 0; known[i] != NULL; i++)
         if (strcmp(method, known[i]) == 0)
             return known[i];
@@ -205,8 +217,8 @@ void api_metrics_produce_error(api_server *s, int err)
 
 void api_metrics_serve(api_request *r)
 {
-    char *text = r->server->metrics != NULL ? lg_metrics_render(r->server->metrics->registry)
-                                            : NULL;
+    char *text =
+        r->server->metrics != NULL ? lg_metrics_render(r->server->metrics->registry) : NULL;
     if (text == NULL) {
         lg_problem p;
         lg_problem_set(&p, 503, "/problems/unavailable", "Service unavailable", NULL,

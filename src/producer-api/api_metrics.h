@@ -11,6 +11,8 @@
 
 /* Creates the registry and the API's families (s->metrics). Returns 0 or -1 with err. */
 int api_metrics_init(api_server *s, char *err, size_t err_size);
+/* Adds the connection pools' use (ledger_db_pool_connections) to the metrics, from s->router. */
+void api_metrics_pools(api_server *s);
 /* Frees s->metrics. */
 void api_metrics_free(api_server *s);
 

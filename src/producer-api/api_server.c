@@ -68,11 +68,11 @@ static void delivery_report(rd_kafka_t *rk, const rd_kafka_message_t *msg, void 
         api_metrics_produce_error(r->server, msg->err != RD_KAFKA_RESP_ERR_NO_ERROR
                                                  ? (int)msg->err
                                                  : (int)RD_KAFKA_RESP_ERR__FAIL);
-        lg_log_kv(LG_LOG_WARN,
-                  (const char *[]){"request_id", r->request_id, "trace_id", r->trace.trace_id,
-                                   NULL},
-                  "command not acknowledged by Kafka: %s%s", rd_kafka_err2str(msg->err),
-                  possibly ? " (possibly persisted)" : "");
+        lg_log_kv(
+            LG_LOG_WARN,
+            (const char *[]){"request_id", r->request_id, "trace_id", r->trace.trace_id, NULL},
+            "command not acknowledged by Kafka: %s%s", rd_kafka_err2str(msg->err),
+            possibly ? " (possibly persisted)" : "");
         lg_problem_set(&p, 503, "/problems/broker-unavailable", "Service unavailable", NULL,
                        possibly ? "Kafka did not confirm the command; it may or may not have "
                                   "been accepted. Retry with the same Idempotency-Key."

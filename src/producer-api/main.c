@@ -79,6 +79,8 @@ int main(void)
         lg_log_error("start-up: %s", err);
         goto out;
     }
+    if (server.metrics != NULL)
+        api_metrics_pools(&server); /* pool use per tenant, once the router reports it */
     daemon = api_daemon_start(&server, host, (unsigned short)port, (unsigned int)threads, err,
                               sizeof err);
     if (daemon == NULL) {

@@ -10,21 +10,20 @@
 #include "itest.h"
 #include "itest_metrics.h"
 
-
 #include <librdkafka/rdkafka.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
-#define TRACE_ID "4bf92f3577b34da6a3ce929d0e0e4736"
+#define TRACE_ID    "4bf92f3577b34da6a3ce929d0e0e4736"
 #define CALLER_SPAN "00f067aa0ba902b7"
 
 static int checks;
-#define EXPECT(cond, ...)                                                                    \
-    do {                                                                                     \
-        CHECK(cond, __VA_ARGS__);                                                            \
-        checks++;                                                                            \
+#define EXPECT(cond, ...)                                                                          \
+    do {                                                                                           \
+        CHECK(cond, __VA_ARGS__);                                                                  \
+        checks++;                                                                                  \
     } while (0)
 
 typedef struct {
@@ -127,8 +126,8 @@ int main(void)
     char rid3[128], tp3[64], txn3[64], api_span[17], prefix[128], url[256], tp_header[128];
     char rid_header[128], series[512], api_log[512], worker_log[512];
     const char *worker_url = itest_env("LEDGER_WORKER_URL");
-    const char *log_dir = getenv("LEDGER_LOG_DIR") != NULL ? getenv("LEDGER_LOG_DIR")
-                                                            : LEDGER_TEST_VAR "/logs";
+    const char *log_dir =
+        getenv("LEDGER_LOG_DIR") != NULL ? getenv("LEDGER_LOG_DIR") : LEDGER_TEST_VAR "/logs";
     char *resp = NULL;
     json_t *o;
     header_match hm;
@@ -151,16 +150,32 @@ int main(void)
 
     snprintf(url, sizeof url, "%s/metrics", itest_env("LEDGER_API_URL"));
     itest_prom_scrape(url, &api0);
+    /* The worker is shared with the tests before this one: wait until it is idle (no batch for
+     * 1.5 s) so that what it counts from here on is this test's. */
     snprintf(url, sizeof url, "%s/metrics", worker_url);
     itest_prom_scrape(url, &wk0);
+    for (int64_t deadline = itest_now_ms() + 30000;;) {
+        itest_prom later;
+        int idle;
+        itest_sleep_ms(1500);
+        itest_prom_scrape(url, &later);
+        idle = itest_prom_value(&later, "ledger_worker_batch_size_sum") ==
+               itest_prom_value(&wk0, "ledger_worker_batch_size_sum");
+        itest_prom_free(&wk0);
+        wk0 = later;
+        if (idle)
+            break;
+        CHECK(itest_now_ms() < deadline, "the worker never went idle");
+    }
 
     /* 1. A deposit with the caller's request id and traceparent. */
     snprintf(rid_sent, sizeof rid_sent, "obs-%.48s", t.slug);
     snprintf(rid_header, sizeof rid_header, "X-Request-Id: %s", rid_sent);
     snprintf(tp_header, sizeof tp_header, "traceparent: 00-%s-%s-01", TRACE_ID, CALLER_SPAN);
-    snprintf(body, sizeof body,
-             "{\"type\":\"DEPOSIT\",\"amount\":\"25.00\",\"currency\":\"USD\",\"toAccount\":\"%s\"}",
-             t.account[0]);
+    snprintf(
+        body, sizeof body,
+        "{\"type\":\"DEPOSIT\",\"amount\":\"25.00\",\"currency\":\"USD\",\"toAccount\":\"%s\"}",
+        t.account[0]);
     EXPECT(post(&t, body, (const char *[]){rid_header, tp_header, NULL}, rid, tp, txn) == 202,
            "deposit not accepted");
     EXPECT(strcmp(rid, rid_sent) == 0, "X-Request-Id answered \"%s\", sent \"%s\"", rid, rid_sent);
@@ -171,10 +186,9 @@ int main(void)
 
     /* 2. A deposit with an unusable request id and traceparent: both are replaced. */
     EXPECT(post(&t, body,
-                (const char *[]){"X-Request-Id: has spaces in it",
-                                 "traceparent: 00-00000000000000000000000000000000-" CALLER_SPAN
-                                 "-01",
-                                 NULL},
+                (const char *[]){
+                    "X-Request-Id: has spaces in it",
+                    "traceparent: 00-00000000000000000000000000000000-" CALLER_SPAN "-01", NULL},
                 rid2, tp2, txn2) == 202,
            "second deposit not accepted");
     EXPECT(strlen(rid2) == 32 && strspn(rid2, "0123456789abcdef") == 32,
@@ -199,9 +213,10 @@ int main(void)
     memset(&hm, 0, sizeof hm);
     hm.request_id = rid_sent;
     itest_consume_messages("txn.commands", prefix, 1500, on_message, &hm);
-    EXPECT(hm.matched == 1, "%d command(s) with request-id %s in txn.commands", hm.matched, rid_sent);
-    EXPECT(strcmp(hm.traceparent, tp) == 0,
-           "the command's traceparent %s is not the API's span %s", hm.traceparent, tp);
+    EXPECT(hm.matched == 1, "%d command(s) with request-id %s in txn.commands", hm.matched,
+           rid_sent);
+    EXPECT(strcmp(hm.traceparent, tp) == 0, "the command's traceparent %s is not the API's span %s",
+           hm.traceparent, tp);
 
     memset(&hm, 0, sizeof hm);
     hm.request_id = rid_sent;
@@ -209,8 +224,8 @@ int main(void)
     itest_consume_messages("txn.results", prefix, 1500, on_message, &hm);
     EXPECT(hm.matched == 1, "%d result(s) with request-id %s", hm.matched, rid_sent);
     assert_traceparent_shape(hm.traceparent, "the result's traceparent");
-    EXPECT(strncmp(hm.traceparent, "00-" TRACE_ID "-", 36) == 0,
-           "the result left the trace: %s", hm.traceparent);
+    EXPECT(strncmp(hm.traceparent, "00-" TRACE_ID "-", 36) == 0, "the result left the trace: %s",
+           hm.traceparent);
     EXPECT(strncmp(hm.traceparent + 36, api_span, 16) != 0 &&
                strncmp(hm.traceparent + 36, CALLER_SPAN, 16) != 0,
            "the result should name the worker's span: %s", hm.traceparent);
@@ -257,9 +272,11 @@ int main(void)
     for (int64_t deadline = itest_now_ms() + 20000;;) {
         itest_prom_scrape(url, &wk1);
         if (itest_prom_value(&wk1, "ledger_worker_dlq_messages_total{reason=\"undecodable\"}") >
-                itest_prom_value(&wk0, "ledger_worker_dlq_messages_total{reason=\"undecodable\"}") &&
+                itest_prom_value(&wk0,
+                                 "ledger_worker_dlq_messages_total{reason=\"undecodable\"}") &&
             itest_prom_sum(&wk1, "ledger_worker_consumer_lag") >= 0 &&
-            itest_prom_has(&wk1, "ledger_worker_consumer_lag{topic=\"txn.commands\",partition=\"0\"}"))
+            itest_prom_has(&wk1,
+                           "ledger_worker_consumer_lag{topic=\"txn.commands\",partition=\"0\"}"))
             break;
         CHECK(itest_now_ms() < deadline, "the worker's metrics did not show the DLQ message");
         itest_prom_free(&wk1);
@@ -269,8 +286,9 @@ int main(void)
     itest_prom_scrape(url, &api1);
 
 #define DELTA(a, b, s) (itest_prom_value(&(b), s) - itest_prom_value(&(a), s))
-    snprintf(series, sizeof series,
-             "ledger_http_requests_total{route=\"/v1/transactions\",method=\"POST\",status=\"202\"}");
+    snprintf(
+        series, sizeof series,
+        "ledger_http_requests_total{route=\"/v1/transactions\",method=\"POST\",status=\"202\"}");
     EXPECT(DELTA(api0, api1, series) == 3, "%s rose by %g, expected 3", series,
            DELTA(api0, api1, series));
     snprintf(series, sizeof series,

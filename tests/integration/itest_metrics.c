@@ -182,7 +182,8 @@ void itest_prom_parse(const char *text, itest_prom *out)
     CHECK(fs != NULL && hs != NULL, "out of memory");
     memset(out, 0, sizeof *out);
     CHECK(text != NULL, "no exposition text");
-    CHECK(*text == '\0' || text[strlen(text) - 1] == '\n', "the exposition must end with a line feed");
+    CHECK(*text == '\0' || text[strlen(text) - 1] == '\n',
+          "the exposition must end with a line feed");
     while (*p != '\0') {
         const char *end = strchr(p, '\n');
         char line[2048], name[128], series[1024], key[1024], le[64] = "";
@@ -196,7 +197,8 @@ void itest_prom_parse(const char *text, itest_prom *out)
         p = end + 1;
         CHECK(len > 0, "line %d is empty", line_no);
         if (line[0] == '#') {
-            int is_help = strncmp(line, "# HELP ", 7) == 0, is_type = strncmp(line, "# TYPE ", 7) == 0;
+            int is_help = strncmp(line, "# HELP ", 7) == 0,
+                is_type = strncmp(line, "# TYPE ", 7) == 0;
             CHECK(is_help || is_type, "line %d: a comment that is neither HELP nor TYPE: %s",
                   line_no, line);
             n = name_len(line + 7, 1);
@@ -210,8 +212,7 @@ void itest_prom_parse(const char *text, itest_prom *out)
                 CHECK(!f->help, "line %d: second HELP for %s", line_no, name);
                 for (q = line + 8 + n; *q != '\0'; q++)
                     if (*q == '\\') {
-                        CHECK(q[1] == '\\' || q[1] == 'n', "line %d: bad escape in HELP",
-                              line_no);
+                        CHECK(q[1] == '\\' || q[1] == 'n', "line %d: bad escape in HELP", line_no);
                         q++;
                     }
                 f->help = 1;
@@ -243,7 +244,7 @@ void itest_prom_parse(const char *text, itest_prom *out)
             while (*q != '}') {
                 char lname[64], lvalue[512];
                 size_t ln = name_len(q, 0), vl = 0;
-                CHECK(first || *q == ',' , "line %d: labels not separated by commas", line_no);
+                CHECK(first || *q == ',', "line %d: labels not separated by commas", line_no);
                 if (!first) {
                     q++;
                     ln = name_len(q, 0);

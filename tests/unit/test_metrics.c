@@ -32,12 +32,12 @@ START_TEST(metrics_counter_renders_help_type_and_labels)
     lg_metric_add(c, (const char *[]){"/healthz", "GET", "200", NULL}, 1);
     text = lg_metrics_render(m);
     ck_assert_ptr_nonnull(text);
-    ck_assert_str_eq(text,
-                     "# HELP ledger_http_requests_total HTTP requests answered.\n"
-                     "# TYPE ledger_http_requests_total counter\n"
-                     "ledger_http_requests_total{route=\"/v1/transactions\",method=\"POST\","
-                     "status=\"202\"} 3\n"
-                     "ledger_http_requests_total{route=\"/healthz\",method=\"GET\",status=\"200\"} 1\n");
+    ck_assert_str_eq(
+        text, "# HELP ledger_http_requests_total HTTP requests answered.\n"
+              "# TYPE ledger_http_requests_total counter\n"
+              "ledger_http_requests_total{route=\"/v1/transactions\",method=\"POST\","
+              "status=\"202\"} 3\n"
+              "ledger_http_requests_total{route=\"/healthz\",method=\"GET\",status=\"200\"} 1\n");
     free(text);
     lg_metrics_free(m);
 }
@@ -46,7 +46,8 @@ END_TEST
 START_TEST(metrics_escape_help_and_label_values)
 {
     lg_metrics *m = lg_metrics_new();
-    lg_metric *c = lg_metrics_counter(m, "x_total", "a \\ back\nslash", (const char *[]){"v", NULL});
+    lg_metric *c =
+        lg_metrics_counter(m, "x_total", "a \\ back\nslash", (const char *[]){"v", NULL});
     char *text;
     lg_metric_add(c, (const char *[]){"q\"uote\\back\nline", NULL}, 1);
     text = lg_metrics_render(m);
@@ -61,8 +62,8 @@ START_TEST(metrics_histogram_buckets_are_cumulative_with_inf_sum_count)
 {
     static const double bounds[] = {0.1, 1, 2.5};
     lg_metrics *m = lg_metrics_new();
-    lg_metric *h = lg_metrics_histogram(m, "d_seconds", "Durations.", (const char *[]){"r", NULL},
-                                        bounds, 3);
+    lg_metric *h =
+        lg_metrics_histogram(m, "d_seconds", "Durations.", (const char *[]){"r", NULL}, bounds, 3);
     lg_series *s = lg_metric_series(h, (const char *[]){"a", NULL});
     char *text;
     lg_series_observe(s, 0.05);
@@ -89,8 +90,8 @@ START_TEST(metrics_family_without_labels_shows_zero_and_gauge_goes_down)
     lg_metrics *m = lg_metrics_new();
     lg_metric *c = lg_metrics_counter(m, "errors_total", "Errors.", NULL);
     lg_metric *g = lg_metrics_gauge(m, "in_flight", "In flight.", NULL);
-    lg_metric *empty = lg_metrics_counter(m, "by_reason_total", "By reason.",
-                                          (const char *[]){"reason", NULL});
+    lg_metric *empty =
+        lg_metrics_counter(m, "by_reason_total", "By reason.", (const char *[]){"reason", NULL});
     char *text = lg_metrics_render(m);
     (void)c;
     (void)empty;
@@ -177,7 +178,7 @@ START_TEST(metrics_collectors_run_before_each_render)
 }
 END_TEST
 
-#define THREADS 4
+#define THREADS    4
 #define PER_THREAD 50000
 
 typedef struct {
