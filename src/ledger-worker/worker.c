@@ -161,28 +161,10 @@ static void rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
     }
 }
 
-/* The lag of one partition from its statistics, or -1 when unknown or not assigned.
- * librdkafka's own consumer_lag counts from offsets this consumer committed or stored, and this
- * worker does neither (its offsets go with its Kafka transactions): the lag is counted here from
- * the last stable offset (read_committed reads no further) to the position of the application,
- * else to the committed offset fetched at assignment, else to the start of the log. */
-static json_int_t partition_lag(json_t *p)
+static void lag_row(const char *topic, const char *partition, long long lag, void *arg)
 {
-    const char *state = json_string_value(json_object_get(p, "fetch_state"));
-    json_int_t lag = json_integer_value(json_object_get(p, "consumer_lag"));
-    json_int_t end = json_integer_value(json_object_get(p, "ls_offset"));
-    json_int_t from = json_integer_value(json_object_get(p, "app_offset"));
-    if (state == NULL || strcmp(state, "none") == 0 || strcmp(state, "stopped") == 0)
-        return -1;
-    if (lag >= 0)
-        return lag;
-    if (from < 0)
-        from = json_integer_value(json_object_get(p, "committed_offset"));
-    if (from < 0)
-        from = json_integer_value(json_object_get(p, "lo_offset"));
-    if (end < 0 || from < 0)
-        return -1;
-    return end > from ? end - from : 0;
+    (void)arg;
+    lg_metric_set(wm.lag, (const char *[]){topic, partition, NULL}, (double)lag);
 }
 
 /* librdkafka's statistics (every statistics.interval.ms, on the consumer's poll): which brokers
@@ -190,39 +172,14 @@ static json_int_t partition_lag(json_t *p)
 static int stats_cb(rd_kafka_t *rk, char *json, size_t json_len, void *opaque)
 {
     wk_state *s = opaque;
-    json_error_t jerr;
-    json_t *root = json_loadb(json, json_len, 0, &jerr), *brokers, *topics, *broker, *topic;
-    const char *name;
-    int up = 0;
+    int up;
     (void)rk;
-    if (root == NULL) {
-        lg_log_warn("Kafka statistics: %s", jerr.text);
-        return 0;
-    }
-    brokers = json_object_get(root, "brokers");
-    json_object_foreach(brokers, name, broker)
-    {
-        const char *state = json_string_value(json_object_get(broker, "state"));
-        if (state != NULL && strcmp(state, "UP") == 0)
-            up++;
-    }
-    if (s->cfg->health != NULL)
-        atomic_store(&s->cfg->health->brokers_up, up);
     lg_metric_reset(wm.lag); /* only the partitions assigned now */
-    topics = json_object_get(root, "topics");
-    json_object_foreach(topics, name, topic)
-    {
-        const char *partition;
-        json_t *p;
-        json_object_foreach(json_object_get(topic, "partitions"), partition, p)
-        {
-            json_int_t lag = partition_lag(p);
-            if (strcmp(partition, "-1") == 0 || lag < 0)
-                continue;
-            lg_metric_set(wm.lag, (const char *[]){name, partition, NULL}, (double)lag);
-        }
-    }
-    json_decref(root);
+    up = lg_kafka_stats_read(json, json_len, lag_row, NULL);
+    if (up < 0)
+        lg_log_warn("Kafka statistics could not be read");
+    else if (s->cfg->health != NULL)
+        atomic_store(&s->cfg->health->brokers_up, up);
     return 0; /* librdkafka frees json */
 }
 
