@@ -228,23 +228,21 @@ lg_metric *lg_metrics_histogram(lg_metrics *m, const char *name, const char *hel
 
 lg_series *lg_metric_series(lg_metric *f, const char *const *label_values)
 {
-    char cut[LG_METRICS_MAX_LABELS][LG_METRICS_MAX_LABEL_VALUE + 1];
     size_t n = 0;
     lg_series *s = NULL;
 
     if (f == NULL)
         return NULL;
-    while (label_values != NULL && n <= f->n_labels && label_values[n] != NULL) {
-        if (n < f->n_labels)
-            snprintf(cut[n], sizeof cut[n], "%s", label_values[n]);
+    while (label_values != NULL && n <= f->n_labels && label_values[n] != NULL)
         n++;
-    }
     if (n != f->n_labels)
         return NULL;
     pthread_mutex_lock(&f->lock);
+    /* A stored value is the given one cut to LG_METRICS_MAX_LABEL_VALUE bytes: comparing that
+     * many bytes finds it without copying anything on the hot path. */
     for (s = f->head; s != NULL; s = s->next) {
         size_t i = 0;
-        while (i < n && strcmp(s->values[i], cut[i]) == 0)
+        while (i < n && strncmp(s->values[i], label_values[i], LG_METRICS_MAX_LABEL_VALUE) == 0)
             i++;
         if (i == n)
             goto out;
@@ -256,7 +254,7 @@ lg_series *lg_metric_series(lg_metric *f, const char *const *label_values)
         goto out;
     s->family = f;
     for (size_t i = 0; i < n; i++) {
-        s->values[i] = strdup(cut[i]);
+        s->values[i] = strndup(label_values[i], LG_METRICS_MAX_LABEL_VALUE);
         if (s->values[i] == NULL) {
             series_free(s);
             s = NULL;

@@ -163,6 +163,27 @@ static void collector(lg_metrics *m, void *arg)
     lg_metric_set(g, (const char *[]){"t1", NULL}, *calls);
 }
 
+START_TEST(metrics_long_label_values_are_cut_and_still_found)
+{
+    lg_metrics *m = lg_metrics_new();
+    lg_metric *c = lg_metrics_counter(m, "cut_total", "", (const char *[]){"v", NULL});
+    char longer[LG_METRICS_MAX_LABEL_VALUE + 40], cut[LG_METRICS_MAX_LABEL_VALUE + 1];
+    lg_series *a, *b;
+    memset(longer, 'x', sizeof longer - 1);
+    longer[sizeof longer - 1] = '\0';
+    memcpy(cut, longer, LG_METRICS_MAX_LABEL_VALUE);
+    cut[LG_METRICS_MAX_LABEL_VALUE] = '\0';
+    a = lg_metric_series(c, (const char *[]){longer, NULL});
+    b = lg_metric_series(c, (const char *[]){cut, NULL});
+    ck_assert_ptr_nonnull(a);
+    ck_assert_ptr_eq(a, b);
+    /* a prefix of the value is another series */
+    cut[10] = '\0';
+    ck_assert_ptr_ne(lg_metric_series(c, (const char *[]){cut, NULL}), a);
+    lg_metrics_free(m);
+}
+END_TEST
+
 START_TEST(metrics_collectors_run_before_each_render)
 {
     lg_metrics *m = lg_metrics_new();
@@ -253,6 +274,7 @@ int main(void)
     tcase_add_test(tc, metrics_family_without_labels_shows_zero_and_gauge_goes_down);
     tcase_add_test(tc, metrics_refuse_bad_names_and_wrong_label_counts);
     tcase_add_test(tc, metrics_series_per_family_are_bounded);
+    tcase_add_test(tc, metrics_long_label_values_are_cut_and_still_found);
     tcase_add_test(tc, metrics_collectors_run_before_each_render);
     tcase_add_test(tc, metrics_concurrent_updates_lose_nothing);
     suite_add_tcase(s, tc);
