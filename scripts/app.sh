@@ -21,12 +21,21 @@ esac
 NAME=$kind${instance:+-$instance}
 LOGFILE="$LEDGER_VAR/logs/$NAME.log"
 PIDFILE="$LEDGER_VAR/run/$NAME.pid"
-# Where the api listens: what the program itself is told, else the stack's default port.
-LISTEN=${LEDGER_API_LISTEN:-127.0.0.1:$LEDGER_API_PORT}
+# Where the program's HTTP listener is: what the program itself is told, else the stack's
+# default port. The worker's may be `off` or port 0 (any free port): then there is nothing to
+# probe, and its log says when it is ready.
+if [[ $kind == api ]]; then
+  LISTEN=${LEDGER_API_LISTEN:-127.0.0.1:$LEDGER_API_PORT}
+else
+  LISTEN=${LEDGER_WORKER_LISTEN:-127.0.0.1:$LEDGER_WORKER_PORT}
+fi
+PROBE=1
+[[ $LISTEN == off || ${LISTEN##*:} == 0 ]] && PROBE=0
 
 running() { pid_matches "$PIDFILE" "$(basename "$BIN")"; }
 
 healthy() { curl -fsS -o /dev/null --max-time 2 "http://$LISTEN/healthz" 2>/dev/null; }
+ready() { curl -fsS -o /dev/null --max-time 3 "http://$LISTEN/readyz" 2>/dev/null; }
 
 start() {
   if running; then
@@ -36,6 +45,9 @@ start() {
   [[ -x $BIN ]] || die "$BIN not built"
   if [[ $kind == api ]] && port_in_use "${LISTEN##*:}"; then
     die "port ${LISTEN##*:} is already in use: is another api running? (LEDGER_API_LISTEN=$LISTEN)"
+  fi
+  if [[ $kind == worker ]] && ((PROBE)) && port_in_use "${LISTEN##*:}"; then
+    die "port ${LISTEN##*:} is already in use: is another worker running? (LEDGER_WORKER_LISTEN=$LISTEN)"
   fi
   mkdir -p "$(dirname "$LOGFILE")" "$(dirname "$PIDFILE")"
   # Append: a restart must not erase the log of the previous run (it may hold the crash).
@@ -50,9 +62,10 @@ start() {
   nohup "$BIN" >>"$LOGFILE" 2>&1 </dev/null &
   local pid=$!
   echo "$pid" >"$PIDFILE"
-  # The api is ready when /healthz answers; the worker when it has joined its consumer group
-  # and received its partitions (its log says "assigned"), so the first command sent after
-  # start-up is applied at once. 30 s at most either way.
+  # The api is ready when /healthz answers; the worker when its /readyz says so (it has joined
+  # its consumer group and received its partitions, Kafka and the master database answer), so
+  # the first command sent after start-up is applied at once - or, without a listener, when its
+  # log says "assigned". 30 s at most either way.
   local wait_s=30
   local deadline=$((SECONDS + wait_s))
   while :; do
@@ -62,11 +75,13 @@ start() {
       die "$NAME exited during start-up (log: $LOGFILE)"
     fi
     [[ $kind == api ]] && healthy && break
-    [[ $kind == worker ]] && tail -c +"$log_start" "$LOGFILE" | grep -q '"msg":"assigned ' && break
+    [[ $kind == worker ]] && ((PROBE)) && ready && break
+    [[ $kind == worker ]] && ((!PROBE)) && tail -c +"$log_start" "$LOGFILE" | grep -q '"msg":"assigned ' && break
     if ((SECONDS >= deadline)); then
       tail -n 30 "$LOGFILE" >&2
       [[ $kind == api ]] &&
         die "$NAME: no answer from http://$LISTEN/healthz after 30s (pid $pid, log: $LOGFILE)"
+      ((PROBE)) && die "$NAME: http://$LISTEN/readyz not ready after 30s (pid $pid, log: $LOGFILE)"
       die "$NAME: no partitions assigned after 30s (pid $pid, log: $LOGFILE)"
     fi
     sleep 0.2

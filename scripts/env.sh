@@ -5,10 +5,11 @@
 # cannot make that shell exit on the first failing command.
 #
 # Two stacks never share state or ports, so `make test` can run while `make up` is up:
-#   LEDGER_STACK=up   (default)  var/up    PG 55432            Kafka 59092/59093  API 8080
-#   LEDGER_STACK=test            var/test  PG 56432 and 56433  Kafka 56092/56093  API 18080
+#   LEDGER_STACK=up   (default)  var/up    PG 55432            Kafka 59092/59093  API 8080   worker 8081
+#   LEDGER_STACK=test            var/test  PG 56432 and 56433  Kafka 56092/56093  API 18080  worker 18081
+# (worker: the ledger-worker's /healthz, /readyz and /metrics.)
 # Every port can be overridden through the environment (LEDGER_PG_PORT, LEDGER_PG2_PORT,
-# LEDGER_KAFKA_PORT, LEDGER_KAFKA_CONTROLLER_PORT, LEDGER_API_PORT). LEDGER_VAR is deliberately
+# LEDGER_KAFKA_PORT, LEDGER_KAFKA_CONTROLLER_PORT, LEDGER_API_PORT, LEDGER_WORKER_PORT). LEDGER_VAR is deliberately
 # NOT overridable: test.sh wipes it, and a stray export must never point it at var/up.
 
 LEDGER_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -22,6 +23,7 @@ case "$LEDGER_STACK" in
     : "${LEDGER_KAFKA_PORT:=59092}"
     : "${LEDGER_KAFKA_CONTROLLER_PORT:=59093}"
     : "${LEDGER_API_PORT:=8080}"
+    : "${LEDGER_WORKER_PORT:=8081}"
     ;;
   test)
     : "${LEDGER_PG_PORT:=56432}"
@@ -29,6 +31,7 @@ case "$LEDGER_STACK" in
     : "${LEDGER_KAFKA_PORT:=56092}"
     : "${LEDGER_KAFKA_CONTROLLER_PORT:=56093}"
     : "${LEDGER_API_PORT:=18080}"
+    : "${LEDGER_WORKER_PORT:=18081}"
     ;;
   *)
     echo "env.sh: LEDGER_STACK must be 'up' or 'test', not '$LEDGER_STACK'" >&2

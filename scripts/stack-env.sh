@@ -32,4 +32,8 @@ export LEDGER_MASTER_KEY_FILE="$LEDGER_VAR/master.key"
 export LEDGER_KAFKA_BROKERS="127.0.0.1:$LEDGER_KAFKA_PORT"
 export LEDGER_API_LISTEN="127.0.0.1:$LEDGER_API_PORT"
 export LEDGER_API_URL="http://127.0.0.1:$LEDGER_API_PORT"
+# The worker's /healthz, /readyz and /metrics (a second worker needs a listener of its own, or
+# LEDGER_WORKER_LISTEN=off).
+export LEDGER_WORKER_LISTEN="127.0.0.1:$LEDGER_WORKER_PORT"
+export LEDGER_WORKER_URL="http://127.0.0.1:$LEDGER_WORKER_PORT"
 unset -f _ledger_read

@@ -3,6 +3,7 @@
 #include "lg_log.h"
 
 #include <ctype.h>
+#include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -114,4 +115,53 @@ rd_kafka_conf_t *lg_kafka_txn_producer_conf(const char *brokers, const char *tra
         "transaction.timeout.ms", "10000",
         NULL};
     return base_conf(brokers, pairs, err, err_size);
+}
+
+/* The lag of one partition's statistics, or -1 when unknown or not fetched. */
+static json_int_t partition_lag(json_t *p)
+{
+    const char *state = json_string_value(json_object_get(p, "fetch_state"));
+    json_t *reported = json_object_get(p, "consumer_lag");
+    json_int_t end = json_integer_value(json_object_get(p, "ls_offset"));
+    json_int_t from = json_integer_value(json_object_get(p, "app_offset"));
+    if (state == NULL || strcmp(state, "none") == 0 || strcmp(state, "stopped") == 0)
+        return -1;
+    if (json_is_integer(reported) && json_integer_value(reported) >= 0)
+        return json_integer_value(reported);
+    if (from < 0)
+        from = json_integer_value(json_object_get(p, "committed_offset"));
+    if (from < 0)
+        from = json_integer_value(json_object_get(p, "lo_offset"));
+    if (!json_is_integer(json_object_get(p, "ls_offset")) || end < 0 || from < 0)
+        return -1;
+    return end > from ? end - from : 0;
+}
+
+int lg_kafka_stats_read(const char *json, size_t len, lg_kafka_lag_fn lag_fn, void *arg)
+{
+    json_error_t jerr;
+    json_t *root = json_loadb(json, len, 0, &jerr), *broker, *topic, *p;
+    const char *name, *partition;
+    int up = 0;
+    if (!json_is_object(root) || !json_is_object(json_object_get(root, "brokers"))) {
+        json_decref(root);
+        return -1;
+    }
+    json_object_foreach(json_object_get(root, "brokers"), name, broker)
+    {
+        const char *state = json_string_value(json_object_get(broker, "state"));
+        if (state != NULL && strcmp(state, "UP") == 0)
+            up++;
+    }
+    json_object_foreach(json_object_get(root, "topics"), name, topic)
+    {
+        json_object_foreach(json_object_get(topic, "partitions"), partition, p)
+        {
+            json_int_t lag = partition_lag(p);
+            if (strcmp(partition, "-1") != 0 && lag >= 0 && lag_fn != NULL)
+                lag_fn(name, partition, (long long)lag, arg);
+        }
+    }
+    json_decref(root);
+    return up;
 }

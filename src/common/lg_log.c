@@ -26,21 +26,22 @@ void lg_log_init(const char *program)
             log_min_level = (lg_log_level)i;
 }
 
-void lg_log_kv(lg_log_level level, const char *const *fields, const char *fmt, ...)
+int lg_log_enabled(lg_log_level level)
 {
-    char msg[2048];
+    return level >= log_min_level;
+}
+
+/* Writes one line: time, level, program, msg, then the string fields and the JSON fields
+ * (stolen). */
+static void emit(lg_log_level level, const char *msg, const char *const *fields, json_t *extra)
+{
     char when[96];
     struct timespec ts;
     struct tm tm;
-    va_list ap;
     json_t *line;
     char *text;
-
-    if (level < log_min_level)
-        return;
-    va_start(ap, fmt);
-    vsnprintf(msg, sizeof msg, fmt, ap);
-    va_end(ap);
+    const char *key;
+    json_t *value;
 
     clock_gettime(CLOCK_REALTIME, &ts);
     gmtime_r(&ts.tv_sec, &tm);
@@ -54,6 +55,13 @@ void lg_log_kv(lg_log_level level, const char *const *fields, const char *fmt, .
     json_object_set_new(line, "msg", json_string(msg));
     for (size_t i = 0; fields != NULL && fields[i] != NULL && fields[i + 1] != NULL; i += 2)
         json_object_set_new(line, fields[i], json_string(fields[i + 1]));
+    if (json_is_object(extra)) {
+        json_object_foreach(extra, key, value)
+        {
+            json_object_set(line, key, value);
+        }
+    }
+    json_decref(extra);
     text = json_dumps(line, JSON_COMPACT | JSON_PRESERVE_ORDER);
     json_decref(line);
     if (text == NULL)
@@ -64,4 +72,30 @@ void lg_log_kv(lg_log_level level, const char *const *fields, const char *fmt, .
     fflush(stderr);
     pthread_mutex_unlock(&log_lock);
     free(text);
+}
+
+void lg_log_kv(lg_log_level level, const char *const *fields, const char *fmt, ...)
+{
+    char msg[2048];
+    va_list ap;
+    if (level < log_min_level)
+        return;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    emit(level, msg, fields, NULL);
+}
+
+void lg_log_json(lg_log_level level, json_t *fields, const char *fmt, ...)
+{
+    char msg[2048];
+    va_list ap;
+    if (level < log_min_level) {
+        json_decref(fields);
+        return;
+    }
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    emit(level, msg, NULL, fields);
 }

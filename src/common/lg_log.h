@@ -15,6 +15,15 @@ void lg_log_init(const char *program);
 void lg_log_kv(lg_log_level level, const char *const *fields, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
+/* Logs msg (printf-style) with the members of fields (a JSON object, stolen; may be NULL) as
+ * extra fields of any JSON type: numbers stay numbers (a request's status and duration). */
+struct json_t;
+void lg_log_json(lg_log_level level, struct json_t *fields, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+/* Is level logged (at or above LEDGER_LOG_LEVEL)? To skip building fields for nothing. */
+int lg_log_enabled(lg_log_level level);
+
 #define lg_log_info(...)  lg_log_kv(LG_LOG_INFO, NULL, __VA_ARGS__)
 #define lg_log_warn(...)  lg_log_kv(LG_LOG_WARN, NULL, __VA_ARGS__)
 #define lg_log_error(...) lg_log_kv(LG_LOG_ERROR, NULL, __VA_ARGS__)

@@ -25,6 +25,12 @@
  *
  * When the Kafka transaction cannot commit, the worker aborts it and rewinds its partitions to
  * the batch's first offsets, so the batch is processed again (and found recorded).
+ *
+ * Tracing: a command's `request-id` and `traceparent` headers (set by producer-api) are read
+ * with the message; every log line about the command names its request_id and trace_id, and its
+ * result and ledger events carry `request-id` and a `traceparent` naming the worker's span.
+ * Metrics are counted once the Kafka transaction committed, so they agree with what
+ * read_committed consumers see.
  */
 #include "worker.h"
 
@@ -32,8 +38,10 @@
 #include "lg_db.h"
 #include "lg_kafka.h"
 #include "lg_log.h"
+#include "lg_trace.h"
 #include "postings.h"
 
+#include <jansson.h>
 #include <errno.h>
 #include <inttypes.h>
 #include <stdio.h>
@@ -49,8 +57,11 @@ typedef struct {
     lg_txn_command cmd;
     int decoded;
     char dlq_reason[256]; /* non-empty: goes to the DLQ */
+    const char *dlq_kind; /* the DLQ metric's reason: a word from a fixed set */
     int tenant;           /* index into the batch's tenant groups, -1 when none */
     char position[128];   /* "<topic>/<partition>/<offset>": which message this is */
+    char request_id[LG_REQUEST_ID_MAX + 1]; /* from the request-id header (or the command) */
+    lg_trace trace;                         /* the worker's span, under the command's traceparent */
 } wk_item;
 
 typedef struct {
@@ -58,6 +69,55 @@ typedef struct {
     size_t *items; /* indexes into the batch, in partition order */
     size_t n;
 } wk_group;
+
+/* The worker's metric families (wk_metrics_register); NULL ones count nothing. */
+static struct {
+    lg_metric *commands;      /* ledger_worker_commands_total{type,outcome,reason} */
+    lg_metric *batch_size;    /* ledger_worker_batch_size */
+    lg_metric *pg_seconds;    /* ledger_worker_pg_transaction_seconds */
+    lg_metric *lag;           /* ledger_worker_consumer_lag{topic,partition} */
+    lg_metric *dlq;           /* ledger_worker_dlq_messages_total{reason} */
+    lg_metric *commit_errors; /* ledger_worker_kafka_commit_errors_total */
+    lg_metric *rebalances;    /* ledger_worker_rebalances_total{kind} */
+    lg_metric *assigned;      /* ledger_worker_assigned_partitions */
+} wm;
+
+void wk_metrics_register(lg_metrics *m)
+{
+    static const double batch_bounds[] = {1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000};
+    wm.commands = lg_metrics_counter(
+        m, "ledger_worker_commands_total",
+        "Commands whose outcome was published: applied, failed (by reason) or duplicate (recorded "
+        "by another message, nothing published).",
+        (const char *[]){"type", "outcome", "reason", NULL});
+    wm.batch_size = lg_metrics_histogram(
+        m, "ledger_worker_batch_size", "Messages per batch committed to Kafka.", NULL, batch_bounds,
+        sizeof batch_bounds / sizeof batch_bounds[0]);
+    wm.pg_seconds = lg_metrics_histogram(
+        m, "ledger_worker_pg_transaction_seconds",
+        "Time to apply one tenant's commands of a batch in one PostgreSQL transaction.", NULL,
+        lg_metrics_duration_buckets, lg_metrics_duration_buckets_n);
+    wm.lag = lg_metrics_gauge(m, "ledger_worker_consumer_lag",
+                              "Messages of the partition not yet read (to its last stable offset), "
+                              "from librdkafka's statistics.",
+                              (const char *[]){"topic", "partition", NULL});
+    wm.dlq = lg_metrics_counter(m, "ledger_worker_dlq_messages_total",
+                                "Commands sent to the dead-letter topic, by reason.",
+                                (const char *[]){"reason", NULL});
+    wm.commit_errors = lg_metrics_counter(
+        m, "ledger_worker_kafka_commit_errors_total",
+        "Kafka transactions that could not commit (the batch is processed again).", NULL);
+    wm.rebalances = lg_metrics_counter(m, "ledger_worker_rebalances_total",
+                                       "Consumer group rebalances seen, by kind (assign, revoke).",
+                                       (const char *[]){"kind", NULL});
+    wm.assigned = lg_metrics_gauge(m, "ledger_worker_assigned_partitions",
+                                   "Partitions of txn.commands assigned to this worker.", NULL);
+}
+
+static double seconds_between(const struct timespec *a, const struct timespec *b)
+{
+    return (double)(b->tv_sec - a->tv_sec) + (double)(b->tv_nsec - a->tv_nsec) / 1e9;
+}
 
 typedef struct {
     const wk_config *cfg;
@@ -83,10 +143,44 @@ static void rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
     if (err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS) {
         lg_log_info("assigned %d partition(s)", parts->cnt);
         rd_kafka_assign(rk, parts);
+        lg_metric_add(wm.rebalances, (const char *[]){"assign", NULL}, 1);
+        lg_metric_set(wm.assigned, NULL, parts->cnt);
+        if (s->cfg->health != NULL) {
+            atomic_store(&s->cfg->health->assigned, parts->cnt);
+            atomic_store(&s->cfg->health->in_group, 1);
+        }
     } else {
         lg_log_info("revoked %d partition(s)", parts->cnt);
         rd_kafka_assign(rk, NULL);
+        lg_metric_add(wm.rebalances, (const char *[]){"revoke", NULL}, 1);
+        lg_metric_set(wm.assigned, NULL, 0);
+        if (s->cfg->health != NULL) {
+            atomic_store(&s->cfg->health->assigned, 0);
+            atomic_store(&s->cfg->health->in_group, 0);
+        }
     }
+}
+
+static void lag_row(const char *topic, const char *partition, long long lag, void *arg)
+{
+    (void)arg;
+    lg_metric_set(wm.lag, (const char *[]){topic, partition, NULL}, (double)lag);
+}
+
+/* librdkafka's statistics (every statistics.interval.ms, on the consumer's poll): which brokers
+ * are up, for /readyz, and the consumer lag of each assigned partition. */
+static int stats_cb(rd_kafka_t *rk, char *json, size_t json_len, void *opaque)
+{
+    wk_state *s = opaque;
+    int up;
+    (void)rk;
+    lg_metric_reset(wm.lag); /* only the partitions assigned now */
+    up = lg_kafka_stats_read(json, json_len, lag_row, NULL);
+    if (up < 0)
+        lg_log_warn("Kafka statistics could not be read");
+    else if (s->cfg->health != NULL)
+        atomic_store(&s->cfg->health->brokers_up, up);
+    return 0; /* librdkafka frees json */
 }
 
 static rd_kafka_t *producer_new(const wk_config *cfg)
@@ -211,6 +305,7 @@ static int apply_group(wk_state *s, wk_group *g, wk_item *items, volatile sig_at
     lg_txn_command **cmds = calloc(g->n, sizeof *cmds);
     const char **positions = calloc(g->n, sizeof *positions);
     const char *force_code = NULL, *force_reason = NULL;
+    struct timespec t0, t1;
     int rc = -1;
 
     if (cmds == NULL || positions == NULL) {
@@ -238,8 +333,11 @@ static int apply_group(wk_state *s, wk_group *g, wk_item *items, volatile sig_at
             sleep_ms(attempt < 10 ? 100 * (attempt + 1) : 2000);
             continue;
         }
+        clock_gettime(CLOCK_MONOTONIC, &t0);
         st = wk_apply_batch(db, g->tenant.id, cmds, positions, g->n, force_code, force_reason,
                             err, sizeof err);
+        clock_gettime(CLOCK_MONOTONIC, &t1);
+        lg_metric_observe(wm.pg_seconds, NULL, seconds_between(&t0, &t1));
         lg_router_release(s->cfg->router, g->tenant.id, db, st != LG_DB_OK);
         if (st == LG_DB_OK) {
             rc = 0;
@@ -260,16 +358,21 @@ static int apply_group(wk_state *s, wk_group *g, wk_item *items, volatile sig_at
                 st = wk_apply_batch(one, g->tenant.id, &cmds[i], &positions[i], 1, force_code,
                                     force_reason, err, sizeof err);
                 if (st == LG_DB_FATAL) {
+                    const wk_item *it = &items[g->items[i]];
                     lg_log_kv(LG_LOG_ERROR,
                               (const char *[]){"tenant", g->tenant.slug, "transaction_id",
-                                               cmds[i]->transaction_id, NULL},
+                                               cmds[i]->transaction_id, "request_id",
+                                               it->request_id, "trace_id", it->trace.trace_id,
+                                               NULL},
                               "cannot apply a command: %s", err);
                     st = wk_record_processing_error(one, g->tenant.id, cmds[i], positions[i],
                                                     "internal error", err, sizeof err);
-                    if (st == LG_DB_FATAL)
+                    if (st == LG_DB_FATAL) {
                         snprintf(items[g->items[i]].dlq_reason,
                                  sizeof items[g->items[i]].dlq_reason,
                                  "cannot be recorded in the tenant database");
+                        items[g->items[i]].dlq_kind = "unrecordable";
+                    }
                 }
                 lg_router_release(s->cfg->router, g->tenant.id, one, st != LG_DB_OK);
                 if (st == LG_DB_RETRY) {
@@ -287,22 +390,24 @@ static int apply_group(wk_state *s, wk_group *g, wk_item *items, volatile sig_at
     return rc;
 }
 
+/* Produces one event (payload is taken: freed on every path) with the command's request id and
+ * the worker's traceparent as headers (either may be "" for none). */
 static int produce(rd_kafka_t *p, const char *topic, const char *key, void *payload, size_t len,
-                   const char *reason)
+                   const char *request_id, const char *traceparent)
 {
     rd_kafka_resp_err_t e;
-    if (reason != NULL)
-        e = rd_kafka_producev(p, RD_KAFKA_V_TOPIC(topic), RD_KAFKA_V_KEY(key, strlen(key)),
-                              RD_KAFKA_V_VALUE(payload, len), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
-                              RD_KAFKA_V_HEADER("dlq-reason", reason, -1), RD_KAFKA_V_END);
-    else
-        e = rd_kafka_producev(p, RD_KAFKA_V_TOPIC(topic), RD_KAFKA_V_KEY(key, strlen(key)),
-                              RD_KAFKA_V_VALUE(payload, len), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_FREE),
-                              RD_KAFKA_V_END);
+    rd_kafka_headers_t *headers = rd_kafka_headers_new(2);
+    if (request_id != NULL && request_id[0] != '\0')
+        rd_kafka_header_add(headers, "request-id", -1, request_id, -1);
+    if (traceparent != NULL && traceparent[0] != '\0')
+        rd_kafka_header_add(headers, "traceparent", -1, traceparent, -1);
+    e = rd_kafka_producev(p, RD_KAFKA_V_TOPIC(topic), RD_KAFKA_V_KEY(key, strlen(key)),
+                          RD_KAFKA_V_VALUE(payload, len), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_FREE),
+                          RD_KAFKA_V_HEADERS(headers), RD_KAFKA_V_END);
     if (e != RD_KAFKA_RESP_ERR_NO_ERROR) {
         lg_log_error("producing to %s: %s", topic, rd_kafka_err2str(e));
-        if (reason == NULL)
-            free(payload);
+        rd_kafka_headers_destroy(headers); /* librdkafka owns them only on success */
+        free(payload);
         return -1;
     }
     return 0;
@@ -314,8 +419,9 @@ static int produce(rd_kafka_t *p, const char *topic, const char *key, void *payl
  * when that transaction aborted, again when the same message is delivered again (the database
  * holds the outcome, the events are the same). Another message of the same transaction, such
  * as a client's retry with the same Idempotency-Key, changes nothing and publishes nothing. */
-static int emit_outcome(rd_kafka_t *p, const wk_outcome *o, const char *position)
+static int emit_outcome(rd_kafka_t *p, const wk_outcome *o, const wk_item *it)
 {
+    const char *position = it->position;
     char key[2 * LG_UUID_STRLEN + 2], err[256];
     void *buf = NULL;
     size_t len = 0;
@@ -323,8 +429,9 @@ static int emit_outcome(rd_kafka_t *p, const wk_outcome *o, const char *position
         return 0;
     if (o->recorded_by != NULL && strcmp(o->recorded_by, position) != 0) {
         lg_log_kv(LG_LOG_INFO,
-                  (const char *[]){"transaction_id", o->result.transaction_id, "message",
-                                   position, "recorded_by", o->recorded_by, NULL},
+                  (const char *[]){"transaction_id", o->result.transaction_id, "message", position,
+                                   "recorded_by", o->recorded_by, "request_id", it->request_id,
+                                   "trace_id", it->trace.trace_id, NULL},
                   "a command already recorded by another message: its outcome is not "
                   "published again");
         return 0;
@@ -336,7 +443,7 @@ static int emit_outcome(rd_kafka_t *p, const wk_outcome *o, const char *position
             lg_log_error("encoding a ledger event: %s", err);
             return -1;
         }
-        if (produce(p, LG_TOPIC_LEDGER, key, buf, len, NULL) != 0)
+        if (produce(p, LG_TOPIC_LEDGER, key, buf, len, it->request_id, it->trace.traceparent) != 0)
             return -1;
     }
     snprintf(key, sizeof key, "%s:%s", o->result.tenant_id, o->result.transaction_id);
@@ -344,7 +451,7 @@ static int emit_outcome(rd_kafka_t *p, const wk_outcome *o, const char *position
         lg_log_error("encoding a result: %s", err);
         return -1;
     }
-    return produce(p, LG_TOPIC_RESULTS, key, buf, len, NULL);
+    return produce(p, LG_TOPIC_RESULTS, key, buf, len, it->request_id, it->trace.traceparent);
 }
 
 /* The offsets to commit: one past the last message of each partition in the batch. */
@@ -395,10 +502,9 @@ static int kafka_commit(wk_state *s, rd_kafka_message_t **msgs, size_t n, wk_ite
                                                     rd_kafka_topic_name(it->msg->rkt), -1),
                                   RD_KAFKA_V_END) != RD_KAFKA_RESP_ERR_NO_ERROR)
                 goto abort;
-            lg_log_warn("sent a command to %s: %s", LG_TOPIC_DLQ, it->dlq_reason);
             continue;
         }
-        if (it->decoded && emit_outcome(s->producer, &outcomes[i], it->position) != 0)
+        if (it->decoded && emit_outcome(s->producer, &outcomes[i], it) != 0)
             goto abort;
     }
     offsets = batch_offsets(msgs, n, 0);
@@ -477,6 +583,80 @@ static int inactive_outcome(const lg_tenant *t, const lg_txn_command *cmd, wk_ou
                : -1;
 }
 
+/* A header's value as a string into out ("" when absent or too long). */
+static void header_value(const rd_kafka_message_t *msg, const char *name, char *out, size_t size)
+{
+    rd_kafka_headers_t *headers = NULL;
+    const void *value = NULL;
+    size_t len = 0;
+    out[0] = '\0';
+    if (rd_kafka_message_headers(msg, &headers) != RD_KAFKA_RESP_ERR_NO_ERROR ||
+        rd_kafka_header_get_last(headers, name, &value, &len) != RD_KAFKA_RESP_ERR_NO_ERROR ||
+        value == NULL || len >= size)
+        return;
+    memcpy(out, value, len);
+    out[len] = '\0';
+}
+
+/* The trace context of a command message: its request id (the header, else the command's own
+ * requestId) and the worker's span under its traceparent. */
+static void read_trace(wk_item *it)
+{
+    char traceparent[LG_TRACEPARENT_LEN + 1];
+    header_value(it->msg, "request-id", it->request_id, sizeof it->request_id);
+    if (!lg_request_id_valid(it->request_id)) {
+        it->request_id[0] = '\0';
+        if (it->decoded && lg_request_id_valid(it->cmd.request_id))
+            snprintf(it->request_id, sizeof it->request_id, "%s", it->cmd.request_id);
+    }
+    header_value(it->msg, "traceparent", traceparent, sizeof traceparent);
+    lg_trace_start(traceparent, &it->trace);
+}
+
+/* After the Kafka commit: one log line and one count per command of the batch. */
+static void report_batch(const wk_item *items, const wk_outcome *outcomes, const wk_group *groups,
+                         size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        const wk_item *it = &items[i];
+        const wk_outcome *o = &outcomes[i];
+        const char *tenant = it->tenant >= 0 ? groups[it->tenant].tenant.slug : "";
+        const char *outcome, *reason, *type;
+        if (it->dlq_reason[0] != '\0') {
+            lg_metric_add(wm.dlq,
+                          (const char *[]){it->dlq_kind != NULL ? it->dlq_kind : "other", NULL}, 1);
+            lg_log_kv(LG_LOG_WARN,
+                      (const char *[]){"message", it->position, "request_id", it->request_id,
+                                       "trace_id", it->trace.trace_id, "tenant", tenant, NULL},
+                      "sent a command to %s: %s", LG_TOPIC_DLQ, it->dlq_reason);
+            continue;
+        }
+        if (!it->decoded || o->result.transaction_id == NULL)
+            continue;
+        type = lg_txn_type_name(o->result.type);
+        reason = "";
+        if (o->recorded_by != NULL && strcmp(o->recorded_by, it->position) != 0) {
+            outcome = "duplicate";
+        } else if (o->result.status == LG_RESULT_FAILED) {
+            outcome = "failed";
+            reason = o->result.failure_code != NULL ? o->result.failure_code : "UNKNOWN";
+        } else {
+            outcome = "applied";
+        }
+        lg_metric_add(wm.commands,
+                      (const char *[]){type != NULL ? type : "UNKNOWN", outcome, reason, NULL}, 1);
+        if (!lg_log_enabled(LG_LOG_INFO))
+            continue;
+        lg_log_json(LG_LOG_INFO,
+                    json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s}", "tenant", tenant,
+                              "transaction_id", o->result.transaction_id, "type",
+                              type != NULL ? type : "", "outcome", outcome, "reason", reason,
+                              "message", it->position, "request_id", it->request_id, "trace_id",
+                              it->trace.trace_id, "traceparent", it->trace.traceparent),
+                    "command %s%s%s", outcome, reason[0] != '\0' ? ": " : "", reason);
+    }
+}
+
 static int process_batch(wk_state *s, rd_kafka_message_t **msgs, size_t n,
                          volatile sig_atomic_t *stop)
 {
@@ -498,13 +678,18 @@ static int process_batch(wk_state *s, rd_kafka_message_t **msgs, size_t n,
         if (lg_avro_decode_command(it->msg->payload, it->msg->len, &it->cmd, err, sizeof err) !=
             0) {
             snprintf(it->dlq_reason, sizeof it->dlq_reason, "undecodable: %.200s", err);
+            it->dlq_kind = "undecodable";
+            read_trace(it);
             continue;
         }
         it->decoded = 1;
+        read_trace(it);
         it->tenant = tenant_of(s, groups, &n_groups, &it->cmd, it->dlq_reason,
                                sizeof it->dlq_reason);
-        if (it->tenant < 0)
+        if (it->tenant < 0) {
+            it->dlq_kind = "unknown_tenant";
             continue;
+        }
         if (groups[it->tenant].items == NULL)
             groups[it->tenant].items = calloc(n, sizeof(size_t));
         if (groups[it->tenant].items == NULL)
@@ -558,8 +743,10 @@ static int process_batch(wk_state *s, rd_kafka_message_t **msgs, size_t n,
     }
     if (kafka_commit(s, msgs, n, items, outcomes, &fatal) == 0) {
         rc = 0;
+        report_batch(items, outcomes, groups, n);
         goto out;
     }
+    lg_metric_add(wm.commit_errors, NULL, 1);
 out:
     if (rc != 0) {
         rewind_batch(s, msgs, n);
@@ -643,6 +830,16 @@ int wk_run(const wk_config *cfg, volatile sig_atomic_t *stop)
         goto out;
     }
     rd_kafka_conf_set_rebalance_cb(conf, rebalance_cb);
+    if (cfg->stats_interval_ms > 0) {
+        char interval[16];
+        snprintf(interval, sizeof interval, "%d", cfg->stats_interval_ms);
+        if (lg_kafka_set(conf, "statistics.interval.ms", interval, err, sizeof err) != 0) {
+            rd_kafka_conf_destroy(conf);
+            lg_log_error("consumer configuration: %s", err);
+            goto out;
+        }
+        rd_kafka_conf_set_stats_cb(conf, stats_cb);
+    }
     rd_kafka_conf_set_opaque(conf, &s);
     s.consumer = rd_kafka_new(RD_KAFKA_CONSUMER, conf, err, sizeof err);
     if (s.consumer == NULL) {
@@ -685,6 +882,7 @@ int wk_run(const wk_config *cfg, volatile sig_atomic_t *stop)
         if (r == 0) {
             batches++;
             commands += n;
+            lg_metric_observe(wm.batch_size, NULL, (double)n);
         }
     }
     lg_log_info("stopping after %lu batch(es), %lu command(s)", batches, commands);

@@ -12,12 +12,14 @@
 #include "lg_problem.h"
 #include "lg_provision.h"
 #include "lg_tenant.h"
+#include "lg_trace.h"
 
 #include <jansson.h>
 #include <librdkafka/rdkafka.h>
 #include <microhttpd.h>
 #include <pthread.h>
 #include <stddef.h>
+#include <time.h>
 
 #define API_MAX_BODY (64 * 1024)
 
@@ -38,6 +40,8 @@ typedef struct {
      * not configured) and the migrations folder (LEDGER_SQL_DIR). */
     lg_pg_servers *pg_servers;
     const char *sql_dir;
+    /* GET /metrics (api_metrics.c); NULL when it could not be allocated. */
+    struct api_metrics *metrics;
 } api_server;
 
 /* Creates the producer and starts the thread that serves its delivery reports (and replaces it
@@ -109,6 +113,10 @@ typedef struct {
     char location[128];
     int retry_after; /* seconds, 0 for none */
     pthread_mutex_t lock;
+    /* For the request's log line and metrics (api_metrics.c). */
+    struct timespec started; /* CLOCK_MONOTONIC */
+    lg_trace trace;          /* this request's span, under the caller's traceparent if valid */
+    char tenant[64];         /* the authenticated caller's tenant slug; "" when none */
 } api_request;
 
 /*

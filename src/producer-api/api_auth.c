@@ -403,5 +403,6 @@ int api_authenticate(api_request *r, api_caller *caller, lg_problem *p)
                               "the tenant is %s; its API is closed",
                               caller->tenant.status == LG_TENANT_SUSPENDED ? "suspended"
                                                                            : "not yet active");
+    snprintf(r->tenant, sizeof r->tenant, "%s", caller->tenant.slug); /* for the request log */
     return 0;
 }

@@ -3,8 +3,15 @@
  * command suspends its connection before producing; the delivery report (served by the producer
  * poll thread) writes the answer and resumes the connection, so `202` leaves only once Kafka
  * holds the command with acks=all, and no HTTP thread ever waits on Kafka.
+ *
+ * Every request gets a request id (the caller's X-Request-Id when it is acceptable, else a new
+ * one) and a span of its own in the caller's W3C trace (traceparent; a new trace when the
+ * caller sent none or an invalid one). Both are answered as response headers, logged with the
+ * request, and carried to Kafka as the command's `request-id` and `traceparent` headers, the
+ * latter naming this request's span as the parent.
  */
 #include "api.h"
+#include "api_metrics.h"
 
 #include "lg_log.h"
 #include "lg_kafka.h"
@@ -49,6 +56,7 @@ static void delivery_report(rd_kafka_t *rk, const rd_kafka_message_t *msg, void 
     (void)opaque;
     if (r == NULL)
         return;
+    api_metrics_in_flight(r->server, -1);
     pthread_mutex_lock(&r->lock);
     if (msg->err == RD_KAFKA_RESP_ERR_NO_ERROR &&
         rd_kafka_message_status(msg) == RD_KAFKA_MSG_STATUS_PERSISTED) {
@@ -57,9 +65,14 @@ static void delivery_report(rd_kafka_t *rk, const rd_kafka_message_t *msg, void 
     } else {
         lg_problem p;
         int possibly = rd_kafka_message_status(msg) == RD_KAFKA_MSG_STATUS_POSSIBLY_PERSISTED;
-        lg_log_kv(LG_LOG_WARN, (const char *[]){"request_id", r->request_id, NULL},
-                  "command not acknowledged by Kafka: %s%s", rd_kafka_err2str(msg->err),
-                  possibly ? " (possibly persisted)" : "");
+        api_metrics_produce_error(r->server, msg->err != RD_KAFKA_RESP_ERR_NO_ERROR
+                                                 ? (int)msg->err
+                                                 : (int)RD_KAFKA_RESP_ERR__FAIL);
+        lg_log_kv(
+            LG_LOG_WARN,
+            (const char *[]){"request_id", r->request_id, "trace_id", r->trace.trace_id, NULL},
+            "command not acknowledged by Kafka: %s%s", rd_kafka_err2str(msg->err),
+            possibly ? " (possibly persisted)" : "");
         lg_problem_set(&p, 503, "/problems/broker-unavailable", "Service unavailable", NULL,
                        possibly ? "Kafka did not confirm the command; it may or may not have "
                                   "been accepted. Retry with the same Idempotency-Key."
@@ -86,10 +99,13 @@ void api_produce_command(api_request *r, const char *key, void *payload, size_t 
     r->status = 0;
     MHD_suspend_connection(r->connection);
     r->suspended = 1;
+    /* The caller's traceparent was checked when the request began (r->trace): the command
+     * carries this request's span as its parent. */
+    (void)traceparent;
     headers = rd_kafka_headers_new(2);
     rd_kafka_header_add(headers, "request-id", -1, r->request_id, -1);
-    if (traceparent != NULL)
-        rd_kafka_header_add(headers, "traceparent", -1, traceparent, -1);
+    rd_kafka_header_add(headers, "traceparent", -1, r->trace.traceparent, -1);
+    api_metrics_in_flight(r->server, 1);
     pthread_rwlock_rdlock(&r->server->producer_lock);
     err = rd_kafka_producev(r->server->producer, RD_KAFKA_V_TOPIC(LG_TOPIC_COMMANDS),
                             RD_KAFKA_V_KEY(key, strlen(key)), RD_KAFKA_V_VALUE(payload, len),
@@ -97,8 +113,10 @@ void api_produce_command(api_request *r, const char *key, void *payload, size_t 
                             RD_KAFKA_V_HEADERS(headers), RD_KAFKA_V_OPAQUE(r), RD_KAFKA_V_END);
     pthread_rwlock_unlock(&r->server->producer_lock);
     if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
-        rd_kafka_headers_destroy(headers); /* owned by librdkafka only on success */
         lg_problem p;
+        rd_kafka_headers_destroy(headers); /* owned by librdkafka only on success */
+        api_metrics_in_flight(r->server, -1);
+        api_metrics_produce_error(r->server, (int)err);
         free(payload);
         lg_problem_set(&p, 503, "/problems/broker-unavailable", "Service unavailable", NULL,
                        "the command could not be queued for Kafka (%s); nothing was recorded",
@@ -123,6 +141,7 @@ static enum MHD_Result queue_answer(api_request *r)
     if (r->content_type != NULL)
         MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, r->content_type);
     MHD_add_response_header(resp, "X-Request-Id", r->request_id);
+    MHD_add_response_header(resp, "traceparent", r->trace.traceparent);
     /* Answers are one caller's data (tokens and keys among them): never kept by a cache. */
     MHD_add_response_header(resp, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store");
     if (r->location[0] != '\0' &&
@@ -157,13 +176,14 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *connection, 
         pthread_mutex_init(&r->lock, NULL);
         snprintf(r->method, sizeof r->method, "%s", method);
         snprintf(r->url, sizeof r->url, "%s", url);
+        clock_gettime(CLOCK_MONOTONIC, &r->started);
         rid = MHD_lookup_connection_value(connection, MHD_HEADER_KIND, "X-Request-Id");
-        if (rid != NULL && strlen(rid) > 0 && strlen(rid) < sizeof r->request_id &&
-            strspn(rid, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_.") ==
-                strlen(rid))
+        if (lg_request_id_valid(rid) && strlen(rid) < sizeof r->request_id)
             snprintf(r->request_id, sizeof r->request_id, "%s", rid);
         else
-            lg_uuid_random(r->request_id);
+            lg_request_id_new(r->request_id);
+        lg_trace_start(MHD_lookup_connection_value(connection, MHD_HEADER_KIND, "traceparent"),
+                       &r->trace);
         *con_cls = r;
         return MHD_YES;
     }
@@ -195,6 +215,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *connection, 
         lg_problem_set(&p, 413, "/problems/body-too-large", "Request body too large", NULL,
                        "the body is larger than %d bytes", API_MAX_BODY);
         api_respond_problem(r, &p);
+    } else if (strcmp(r->url, "/metrics") == 0 && strcmp(r->method, "GET") == 0) {
+        api_metrics_serve(r);
     } else {
         api_route(r);
     }
@@ -213,8 +235,7 @@ static void on_completed(void *cls, struct MHD_Connection *connection, void **co
     if (r == NULL)
         return;
     if (r->status != 0)
-        lg_log_kv(LG_LOG_DEBUG, (const char *[]){"request_id", r->request_id, NULL},
-                  "%s %s -> %d", r->method, r->url, r->status);
+        api_metrics_request_done(r);
     free(r->body);
     free(r->response_body);
     pthread_mutex_destroy(&r->lock);

@@ -1,5 +1,6 @@
 /* producer-api: accepts transaction commands over HTTP and publishes them to Kafka. */
 #include "api.h"
+#include "api_metrics.h"
 
 #include "lg_avro.h"
 #include "lg_config.h"
@@ -44,6 +45,8 @@ int main(void)
     master_dsn = lg_config_require("LEDGER_MASTER_DSN", err, sizeof err);
     key_file = master_dsn != NULL ? lg_config_require("LEDGER_MASTER_KEY_FILE", err, sizeof err)
                                   : NULL;
+    if (api_metrics_init(&server, err, sizeof err) != 0)
+        lg_log_warn("start-up: %s; /metrics will answer 503", err);
     if (master_dsn == NULL || key_file == NULL ||
         lg_config_int("LEDGER_API_THREADS", 4, 1, 64, &threads, err, sizeof err) != 0 ||
         lg_config_int("LEDGER_DB_POOL_PER_TENANT", 4, 1, 100, &pool_size, err, sizeof err) != 0 ||
@@ -81,6 +84,8 @@ int main(void)
         lg_log_error("start-up: %s", err);
         goto out;
     }
+    if (server.metrics != NULL)
+        api_metrics_pools(&server); /* pool use per tenant, once the router reports it */
     daemon = api_daemon_start(&server, host, (unsigned short)port, (unsigned int)threads, err,
                               sizeof err);
     if (daemon == NULL) {
@@ -102,6 +107,7 @@ out:
     lg_router_free(server.router);
     lg_keyring_free(server.keyring);
     lg_pg_servers_free(server.pg_servers);
+    api_metrics_free(&server);
     lg_avro_shutdown();
     lg_log_info("producer-api stopped");
     return rc;

@@ -667,22 +667,26 @@ static void workers_atexit(void)
         }
 }
 
-/* The environment of a worker: the test's, with LEDGER_WORKER_INSTANCE and w->env on top. */
+/* The environment of a worker: the test's, with LEDGER_WORKER_INSTANCE and w->env on top. Its
+ * HTTP listener takes any free port (LEDGER_WORKER_LISTEN=127.0.0.1:0) unless w->env says
+ * otherwise, so that several workers of one test, and the stack's, never collide. */
 static char **worker_envp(const itest_worker *w)
 {
     size_t n_env = 0, n_extra = 0, k = 0;
     char **envp;
     char instance[64];
+    int listen_given = 0;
     while (environ[n_env] != NULL)
         n_env++;
     while (w->env != NULL && w->env[n_extra] != NULL)
         n_extra++;
-    envp = calloc(n_env + n_extra + 2, sizeof *envp);
+    envp = calloc(n_env + n_extra + 3, sizeof *envp);
     CHECK(envp != NULL, "out of memory");
     for (size_t i = 0; i < n_env; i++) {
         const char *eq = strchr(environ[i], '=');
         size_t name_len = eq != NULL ? (size_t)(eq - environ[i]) + 1 : strlen(environ[i]);
-        int overridden = strncmp(environ[i], "LEDGER_WORKER_INSTANCE=", 23) == 0;
+        int overridden = strncmp(environ[i], "LEDGER_WORKER_INSTANCE=", 23) == 0 ||
+                         strncmp(environ[i], "LEDGER_WORKER_LISTEN=", 21) == 0;
         for (size_t j = 0; j < n_extra && !overridden; j++)
             overridden = strncmp(environ[i], w->env[j], name_len) == 0;
         if (!overridden)
@@ -690,8 +694,12 @@ static char **worker_envp(const itest_worker *w)
     }
     snprintf(instance, sizeof instance, "LEDGER_WORKER_INSTANCE=%d", w->instance);
     envp[k++] = strdup(instance);
-    for (size_t j = 0; j < n_extra; j++)
+    for (size_t j = 0; j < n_extra; j++) {
+        listen_given |= strncmp(w->env[j], "LEDGER_WORKER_LISTEN=", 21) == 0;
         envp[k++] = strdup(w->env[j]);
+    }
+    if (!listen_given)
+        envp[k++] = strdup("LEDGER_WORKER_LISTEN=127.0.0.1:0");
     envp[k] = NULL;
     return envp;
 }
