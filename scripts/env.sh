@@ -5,10 +5,12 @@
 # cannot make that shell exit on the first failing command.
 #
 # Two stacks never share state or ports, so `make test` can run while `make up` is up:
-#   LEDGER_STACK=up   (default)  var/up    PG 55432            Kafka 59092/59093  API 8080   worker 8081
-#   LEDGER_STACK=test            var/test  PG 56432 and 56433  Kafka 56092/56093  API 18080  worker 18081
+#   LEDGER_STACK=up   (default)  var/up    PG 62432            Kafka 62092/62093  API 8080   worker 8081
+#   LEDGER_STACK=test            var/test  PG 61432 and 61433  Kafka 61092/61093  API 61080  worker 61081
 # (worker: the ledger-worker's /healthz, /readyz and /metrics.)
-# Every port can be overridden through the environment (LEDGER_PG_PORT, LEDGER_PG2_PORT,
+# The ports sit above Linux's default ephemeral range (32768-60999): a port inside it can be
+# taken at any moment as the local end of some outgoing connection, and a server starting then
+# fails to bind. Every port can be overridden through the environment (LEDGER_PG_PORT, LEDGER_PG2_PORT,
 # LEDGER_KAFKA_PORT, LEDGER_KAFKA_CONTROLLER_PORT, LEDGER_API_PORT, LEDGER_WORKER_PORT). LEDGER_VAR is deliberately
 # NOT overridable: test.sh wipes it, and a stray export must never point it at var/up.
 
@@ -18,20 +20,20 @@ ROOT="$LEDGER_ROOT"
 LEDGER_STACK="${LEDGER_STACK:-up}"
 case "$LEDGER_STACK" in
   up)
-    : "${LEDGER_PG_PORT:=55432}"
+    : "${LEDGER_PG_PORT:=62432}"
     : "${LEDGER_PG2_PORT:=}" # the up stack has a single PostgreSQL server
-    : "${LEDGER_KAFKA_PORT:=59092}"
-    : "${LEDGER_KAFKA_CONTROLLER_PORT:=59093}"
+    : "${LEDGER_KAFKA_PORT:=62092}"
+    : "${LEDGER_KAFKA_CONTROLLER_PORT:=62093}"
     : "${LEDGER_API_PORT:=8080}"
     : "${LEDGER_WORKER_PORT:=8081}"
     ;;
   test)
-    : "${LEDGER_PG_PORT:=56432}"
-    : "${LEDGER_PG2_PORT:=56433}" # tenants may live on two servers: the tests cover that
-    : "${LEDGER_KAFKA_PORT:=56092}"
-    : "${LEDGER_KAFKA_CONTROLLER_PORT:=56093}"
-    : "${LEDGER_API_PORT:=18080}"
-    : "${LEDGER_WORKER_PORT:=18081}"
+    : "${LEDGER_PG_PORT:=61432}"
+    : "${LEDGER_PG2_PORT:=61433}" # tenants may live on two servers: the tests cover that
+    : "${LEDGER_KAFKA_PORT:=61092}"
+    : "${LEDGER_KAFKA_CONTROLLER_PORT:=61093}"
+    : "${LEDGER_API_PORT:=61080}"
+    : "${LEDGER_WORKER_PORT:=61081}"
     ;;
   *)
     echo "env.sh: LEDGER_STACK must be 'up' or 'test', not '$LEDGER_STACK'" >&2
