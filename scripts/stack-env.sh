@@ -27,7 +27,7 @@ if [[ -n $LEDGER_PG2_PORT ]]; then
   export LEDGER_ADMIN_DSN_2
 fi
 # The servers' ports, for tests that check where a tenant was placed.
-export LEDGER_PG_PORT LEDGER_PG2_PORT
+export LEDGER_PG_PORT LEDGER_PG2_PORT LEDGER_API_PORT LEDGER_WORKER_PORT
 export LEDGER_MASTER_KEY_FILE="$LEDGER_VAR/master.key"
 export LEDGER_KAFKA_BROKERS="127.0.0.1:$LEDGER_KAFKA_PORT"
 export LEDGER_API_LISTEN="127.0.0.1:$LEDGER_API_PORT"
