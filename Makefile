@@ -3,8 +3,9 @@
 #   make up / down  the local stack (PostgreSQL, Kafka, API, worker) with data in var/up
 #   make test       sanitizer build + unit tests + integration tests on a fresh var/test stack
 #   make deps       install the Debian packages and the Kafka jars (idempotent)
+#   make bench      the benchmark suite on a fresh var/bench stack; writes docs/BENCHMARKS.md
 .DEFAULT_GOAL := build
-.PHONY: build up down test deps clean format
+.PHONY: build up down test deps clean format bench
 
 build:
 	scripts/build.sh release
@@ -21,9 +22,13 @@ test:
 deps:
 	scripts/install-deps.sh
 
+# Not part of `make test`: minutes of load on the real stack (see docs/BENCHMARKS.md).
+bench:
+	scripts/bench.sh
+
 # Build trees only: var/ holds the stack's data and the Kafka jars, which `clean` must not lose.
 clean:
-	rm -rf build build-asan
+	rm -rf build build-asan build-bench
 
 format:
 	@if command -v clang-format >/dev/null; then \

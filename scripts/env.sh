@@ -7,6 +7,8 @@
 # Two stacks never share state or ports, so `make test` can run while `make up` is up:
 #   LEDGER_STACK=up   (default)  var/up    PG 55432            Kafka 59092/59093  API 8080
 #   LEDGER_STACK=test            var/test  PG 56432 and 56433  Kafka 56092/56093  API 18080
+#   LEDGER_STACK=bench           var/bench PG 53432 and 53433  Kafka 53092/53093  API 38180
+#                                (make bench: scripts/bench.sh, docs/BENCHMARKS.md)
 # Every port can be overridden through the environment (LEDGER_PG_PORT, LEDGER_PG2_PORT,
 # LEDGER_KAFKA_PORT, LEDGER_KAFKA_CONTROLLER_PORT, LEDGER_API_PORT). LEDGER_VAR is deliberately
 # NOT overridable: test.sh wipes it, and a stray export must never point it at var/up.
@@ -30,8 +32,15 @@ case "$LEDGER_STACK" in
     : "${LEDGER_KAFKA_CONTROLLER_PORT:=56093}"
     : "${LEDGER_API_PORT:=18080}"
     ;;
+  bench)
+    : "${LEDGER_PG_PORT:=53432}"
+    : "${LEDGER_PG2_PORT:=}" # one server: the benchmarks measure one box, not placement
+    : "${LEDGER_KAFKA_PORT:=53092}"
+    : "${LEDGER_KAFKA_CONTROLLER_PORT:=53093}"
+    : "${LEDGER_API_PORT:=38180}"
+    ;;
   *)
-    echo "env.sh: LEDGER_STACK must be 'up' or 'test', not '$LEDGER_STACK'" >&2
+    echo "env.sh: LEDGER_STACK must be 'up', 'test' or 'bench', not '$LEDGER_STACK'" >&2
     return 2
     ;;
 esac

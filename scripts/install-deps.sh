@@ -13,6 +13,7 @@ PACKAGES=(
   check libsubunit-dev libcurl4-openssl-dev
   postgresql postgresql-contrib
   kcat curl jq maven
+  linux-perf # make bench: where the worker and the API spend CPU (pgbench comes with postgresql)
 )
 # Any Java 17+ runs Kafka 4; only bring Debian's default one when there is none at all.
 command -v java >/dev/null 2>&1 || PACKAGES+=(default-jre-headless)
