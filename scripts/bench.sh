@@ -108,6 +108,31 @@ BENCH_CONNECTIONS=$BENCH_CONNECTIONS BENCH_SOAK_SECONDS=$BENCH_SOAK_SECONDS BENC
 
 Command: \`BENCH_SECONDS=$BENCH_SECONDS BENCH_DRAIN_COUNT=$BENCH_DRAIN_COUNT BENCH_SOAK_SECONDS=$BENCH_SOAK_SECONDS make bench\`
 
+## What is measured
+
+- **Limits** (same run, same machine): \`bench_kafka\` produces real encoded TRANSFER commands
+  with producer-api's producer configuration (lg_kafka_producer_conf) to a topic with
+  txn.commands' 12 partitions, then reads them back read_committed. pgbench runs
+  bench/pgbench_batch.sql on a tenant database made by \`ledgerctl tenant create\`: one
+  pgbench transaction is one worker batch of B transfers, the worker's statements
+  (ledger_sql.c) with the same arrays, in the same three pipelines (lock accounts + recorded;
+  insert transactions, entries, update balances, COMMIT; outcome reads). One pgbench client
+  stands for one worker. The plain commit rate is a one-row INSERT per transaction.
+- **Drain** (\`bench_drain\`): with the workers stopped, BENCH_DRAIN_COUNT TRANSFER commands are
+  produced to txn.commands exactly as producer-api would (ids from the stack's key file,
+  key tenant:debited account); then 1 or 2 workers start with LEDGER_WORKER_BATCH_MAX=B and the
+  program reads txn.results until every command has its result. Rate = results / (last - first
+  result); "steady" is the rate between the 10th and 90th percentile of arrivals.
+- **Ingest and end to end** (\`bench_load\`, libcurl multi, keep-alive connections): POST
+  /v1/transactions TRANSFERs of one tenant's accounts with unique Idempotency-Keys, API key auth.
+  Ingest = 202 answers per second and their latency. End to end = from the moment the request
+  was due (open loop: no coordinated omission) to the TransactionResult readable
+  (read_committed) on txn.results; the sustained rate counts results read while the load ran.
+  The maximum is a closed loop of BENCH_CONNECTIONS connections; then fixed offered rates of
+  1000/s, 50% and 90% of that maximum. An API and one worker (batch 500) run during these.
+- **RSS** of producer-api and ledger-worker: VmRSS from /proc every second through the whole run.
+- **Profiles**: \`perf record -g\` on the worker (drain) and the API (closed-loop ingest).
+
 ## Limits measured in the same run
 
 | Limit | Figure |
@@ -258,13 +283,15 @@ kv() { sed -n "s/^$2=//p" "$1" | tail -n1; }
 phase() { echo "$(date +%s) phase $1 0 0" >>"$OUT/rss.log"; log "== $1"; }
 
 # profile NAME PID SECONDS: perf record in the background (top symbols read afterwards).
+PERF_PID=
 profile() {
   [[ $BENCH_PERF == 1 ]] || return 0
   perf record -F 499 -g -p "$2" -o "$OUT/perf-$1.data" -- sleep "$3" >/dev/null 2>&1 &
+  PERF_PID=$!
 }
 perf_top() {
   [[ -s $OUT/perf-$1.data ]] || return 0
-  perf report -i "$OUT/perf-$1.data" --no-children --sort dso,symbol --stdio 2>/dev/null |
+  perf report -i "$OUT/perf-$1.data" -g none --no-children --sort dso,symbol --stdio 2>/dev/null |
     grep -E '^ +[0-9.]+%' | head -n "${2:-15}" >"$OUT/perf-$1.top" || true
 }
 
@@ -311,7 +338,7 @@ for bs in $BENCH_BATCH_SIZES; do
     start="LEDGER_WORKER_BATCH_MAX=$bs '$S/app.sh' start worker >/dev/null"
     ((workers == 1)) || start="{ $start & LEDGER_WORKER_BATCH_MAX=$bs '$S/app.sh' start worker 2 >/dev/null & wait; }"
     if [[ $BENCH_PERF == 1 && $workers == 1 && $bs == "$largest_bs" ]]; then
-      start="$start && perf record -F 499 -g -p \$(cat '$LEDGER_VAR/run/worker.pid') -o '$OUT/perf-worker.data' -- sleep $BENCH_SECONDS >/dev/null 2>&1 &"
+      start="$start && { perf record -F 499 -g -p \$(cat '$LEDGER_VAR/run/worker.pid') -o '$OUT/perf-worker.data' -- sleep $BENCH_SECONDS >/dev/null 2>&1 & echo \$! >'$OUT/perf-worker.pid'; }"
     fi
     BENCH_START_CMD=$start BENCH_COUNT=$BENCH_DRAIN_COUNT BENCH_RUN="$RUN_TAG-d$workers-$bs" \
       "$B/bench_drain" | tee "$OUT/drain-w$workers-b$bs.kv" ||
@@ -320,7 +347,10 @@ for bs in $BENCH_BATCH_SIZES; do
     "$S/app.sh" stop worker
   done
 done
-wait # a perf record still running
+# The profile of the drain ends on its own; its report needs it finished.
+if [[ -s $OUT/perf-worker.pid ]]; then
+  while kill -0 "$(<"$OUT/perf-worker.pid")" 2>/dev/null; do sleep 1; done
+fi
 perf_top worker
 
 # --- 3. ingest and end to end ------------------------------------------------------------------
@@ -345,7 +375,10 @@ for mix in uniform hot many; do
   esac
   [[ $mix == uniform ]] && profile api "$API_PID" "$BENCH_SECONDS"
   load "$mix-max" "$tf" "$hot" 0
-  wait
+  if [[ -n $PERF_PID ]]; then
+    wait "$PERF_PID" || true
+    PERF_PID=
+  fi
   max=$(kv "$OUT/$mix-max.kv" e2e_transfers_per_s)
   load "$mix-r1000" "$tf" "$hot" 1000
   load "$mix-r50" "$tf" "$hot" "$((max / 2))"
