@@ -96,9 +96,9 @@ against the real local stack: PostgreSQL $("$PG_BIN/postgres" --version | awk '{
 synchronous_commit=on, one Kafka broker (replication factor 1), producer-api and ledger-worker
 built with the release flags (RelWithDebInfo).
 
-- Date: $(date -u '+%Y-%m-%d %H:%M UTC'); run took ${secs}s; commit $(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo '?')
+- Date: $BENCH_DATE; run took ${secs}s; commit $BENCH_COMMIT
 - Machine: $(nproc) CPUs ($cpu), $mem memory, $(uname -sr)
-- Load average when the run ended: $(cut -d' ' -f1-3 /proc/loadavg)
+- Load average (1, 5, 15 min) at the start and at the end of the run: $BENCH_LOAD_START; $(cat "$d/loadavg.end" 2>/dev/null || echo '?')
 ${BENCH_NOTE:+- Note: $BENCH_NOTE
 }
 Parameters: BENCH_SECONDS=$BENCH_SECONDS BENCH_DRAIN_COUNT=$BENCH_DRAIN_COUNT
@@ -137,7 +137,7 @@ Command: \`BENCH_SECONDS=$BENCH_SECONDS BENCH_DRAIN_COUNT=$BENCH_DRAIN_COUNT BEN
 
 | Limit | Figure |
 |---|---|
-| Kafka: produce, producer-api's settings (acks=all, idempotent, lz4, linger 1 ms), $(f kafka.kv kafka_msg_bytes) B commands | $(f kafka.kv kafka_produce_msgs_per_s) msg/s (ack p50 $(f kafka.kv kafka_produce_ack_p50_ms) ms, p99 $(f kafka.kv kafka_produce_ack_p99_ms) ms) |
+| Kafka: produce, producer-api's settings (acks=all, idempotent, lz4, linger 1 ms), $(f kafka.kv kafka_msg_bytes) B commands | $(f kafka.kv kafka_produce_msgs_per_s) msg/s (at saturation, unbounded queue: ack p50 $(f kafka.kv kafka_produce_ack_p50_ms) ms, p99 $(f kafka.kv kafka_produce_ack_p99_ms) ms) |
 | Kafka: consume, read_committed | $(f kafka.kv kafka_consume_msgs_per_s) msg/s |
 | PostgreSQL: single-row INSERT + COMMIT, 1 client | $(f pg.kv pg_commit_c1_tps) commits/s |
 | PostgreSQL: single-row INSERT + COMMIT, 8 clients | $(f pg.kv pg_commit_c8_tps) commits/s |
@@ -203,10 +203,11 @@ EOT
 }
 
 if [[ ${1:-} == report ]]; then # rewrite the report of the last run (var/bench/results)
-  : "${BENCH_SOAK_RATE:=-}"
+  # shellcheck disable=SC1091 # written by the run
+  source "$OUT/params.sh"
   largest_bs=$(tr ' ' '\n' <<<"$BENCH_BATCH_SIZES" | sort -n | tail -n1)
   trap - EXIT
-  report "$OUT" "${2:-?}"
+  report "$OUT" "$BENCH_RUN_SECONDS"
   exit 0
 fi
 
@@ -226,6 +227,9 @@ rm -rf "$LEDGER_VAR"
 "$S/kafka.sh" start
 source "$S/stack-env.sh"
 mkdir -p "$OUT"
+BENCH_DATE=$(date -u '+%Y-%m-%d %H:%M UTC')
+BENCH_LOAD_START=$(cut -d' ' -f1-3 /proc/loadavg)
+BENCH_COMMIT=$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo '?')
 (umask 077 && "$CTL" keys generate --file "$LEDGER_MASTER_KEY_FILE")
 "$CTL" init >/dev/null
 (umask 077 && echo "main $LEDGER_ADMIN_DSN" >"$LEDGER_VAR/pg-servers")
@@ -292,7 +296,7 @@ profile() {
 perf_top() {
   [[ -s $OUT/perf-$1.data ]] || return 0
   perf report -i "$OUT/perf-$1.data" -g none --no-children --sort dso,symbol --stdio 2>/dev/null |
-    grep -E '^ +[0-9.]+%' | head -n "${2:-15}" >"$OUT/perf-$1.top" || true
+    grep -E '^ +[0-9.]+%' | sed -E 's/[ -]+$//' | head -n "${2:-15}" >"$OUT/perf-$1.top" || true
 }
 
 # --- 1. limits -------------------------------------------------------------------------------
@@ -390,9 +394,15 @@ perf_top api
 [[ $BENCH_SOAK_RATE != auto ]] || BENCH_SOAK_RATE=$(($(kv "$OUT/uniform-max.kv" e2e_transfers_per_s) / 2))
 load soak "$OUT/main.tenants" 0 "$BENCH_SOAK_RATE" "$BENCH_SOAK_SECONDS"
 phase end
+cut -d' ' -f1-3 /proc/loadavg >"$OUT/loadavg.end"
+BENCH_RUN_SECONDS=$((SECONDS - t0))
+# What `bench.sh report` needs to write the same document again.
+declare -p BENCH_SECONDS BENCH_DRAIN_COUNT BENCH_BATCH_SIZES BENCH_ACCOUNTS BENCH_MANY_TENANTS \
+  BENCH_MANY_ACCOUNTS BENCH_CONNECTIONS BENCH_SOAK_SECONDS BENCH_SOAK_RATE BENCH_NOTE BENCH_DATE \
+  BENCH_LOAD_START BENCH_COMMIT BENCH_RUN_SECONDS | sed 's/^declare -- /declare -g /' >"$OUT/params.sh"
 
 # --- the table -------------------------------------------------------------------------------
-report "$OUT" "$((SECONDS - t0))" >"$OUT/report.md"
+report "$OUT" "$BENCH_RUN_SECONDS" >"$OUT/report.md"
 cat "$OUT/report.md"
 if [[ $BENCH_WRITE_DOC == 1 ]]; then
   cp "$OUT/report.md" "$DOC"
