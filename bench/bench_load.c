@@ -16,6 +16,8 @@
  *   BENCH_E2E (0)            1: read txn.results and report the end-to-end figures
  *   BENCH_DRAIN_WAIT (60)    seconds to wait for the last results after the load
  *   BENCH_RUN                tag making the idempotency keys unique across runs
+ *   BENCH_IDEMPOTENCY (1)    0: no Idempotency-Key (no idempotency record: ingest without that
+ *                            commit; the ids are then random, so no end-to-end figures)
  *   LEDGER_API_URL  LEDGER_KAFKA_BROKERS  LEDGER_MASTER_KEY_FILE  BENCH_TENANTS_FILE
  * Prints key=value lines for bench.sh; exits 1 when a request was not answered 202 or a result
  * was missing or not COMPLETED.
@@ -55,7 +57,8 @@ int main(void)
     long n_conns = bench_env_long("BENCH_CONNECTIONS", 64);
     double rate = bench_env_double("BENCH_RATE", 0);
     double hot = bench_env_double("BENCH_HOT", 0);
-    int e2e = (int)bench_env_long("BENCH_E2E", 0);
+    int idempotency = (int)bench_env_long("BENCH_IDEMPOTENCY", 1);
+    int e2e = idempotency ? (int)bench_env_long("BENCH_E2E", 0) : 0;
     long drain_wait = bench_env_long("BENCH_DRAIN_WAIT", 60);
     char err[512], url[512];
     bench_tenant *tenants = NULL;
@@ -145,7 +148,8 @@ int main(void)
                      1 + issued % 99, from, to);
             curl_slist_free_all(c->headers);
             c->headers = curl_slist_append(NULL, auth);
-            c->headers = curl_slist_append(c->headers, idem_h);
+            if (idempotency)
+                c->headers = curl_slist_append(c->headers, idem_h);
             c->headers = curl_slist_append(c->headers, "Content-Type: application/json");
             c->headers = curl_slist_append(c->headers, "Expect:");
             curl_easy_setopt(c->easy, CURLOPT_HTTPHEADER, c->headers);
