@@ -4,9 +4,10 @@
 #   make test       sanitizer build + unit tests + integration tests on a fresh var/test stack
 #   make deps       install the Debian packages and the Kafka jars (idempotent)
 #   make valgrind   the API and the worker under valgrind memcheck with a few hundred requests
+#   make bench      the benchmark suite on a fresh var/bench stack; writes docs/BENCHMARKS.md
 #   make fuzz       the libFuzzer targets, FUZZ_SECONDS (default 120) each; crashes in var/fuzz
 .DEFAULT_GOAL := build
-.PHONY: build up down test deps clean format fuzz valgrind
+.PHONY: build up down test deps clean format fuzz valgrind bench
 
 build:
 	scripts/build.sh release
@@ -30,9 +31,13 @@ fuzz:
 valgrind:
 	scripts/valgrind.sh
 
+# Not part of `make test`: minutes of load on the real stack (see docs/BENCHMARKS.md).
+bench:
+	scripts/bench.sh
+
 # Build trees only: var/ holds the stack's data and the Kafka jars, which `clean` must not lose.
 clean:
-	rm -rf build build-asan build-fuzz
+	rm -rf build build-asan build-fuzz build-bench
 
 format:
 	@if command -v clang-format >/dev/null; then \

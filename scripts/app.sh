@@ -26,6 +26,10 @@ PIDFILE="$LEDGER_VAR/run/$NAME.pid"
 # probe, and its log says when it is ready.
 if [[ $kind == api ]]; then
   LISTEN=${LEDGER_API_LISTEN:-127.0.0.1:$LEDGER_API_PORT}
+elif [[ $instance =~ ^[0-9]+$ && -n $LEDGER_WORKER_PORT ]]; then
+  # An extra worker instance N listens on the stack's worker port + N.
+  LISTEN=127.0.0.1:$((LEDGER_WORKER_PORT + instance))
+  export LEDGER_WORKER_LISTEN=$LISTEN
 else
   LISTEN=${LEDGER_WORKER_LISTEN:-127.0.0.1:$LEDGER_WORKER_PORT}
 fi

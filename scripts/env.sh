@@ -7,6 +7,8 @@
 # Two stacks never share state or ports, so `make test` can run while `make up` is up:
 #   LEDGER_STACK=up   (default)  var/up    PG 62432            Kafka 62092/62093  API 8080   worker 8081
 #   LEDGER_STACK=test            var/test  PG 61432 and 61433  Kafka 61092/61093  API 61080  worker 61081
+#   LEDGER_STACK=bench           var/bench PG 63432            Kafka 63092/63093  API 63080  worker 63081
+#                                (make bench: scripts/bench.sh, docs/BENCHMARKS.md)
 # (worker: the ledger-worker's /healthz, /readyz and /metrics.)
 # The ports sit above Linux's default ephemeral range (32768-60999): a port inside it can be
 # taken at any moment as the local end of some outgoing connection, and a server starting then
@@ -35,8 +37,16 @@ case "$LEDGER_STACK" in
     : "${LEDGER_API_PORT:=61080}"
     : "${LEDGER_WORKER_PORT:=61081}"
     ;;
+  bench)
+    : "${LEDGER_PG_PORT:=63432}"
+    : "${LEDGER_PG2_PORT:=}" # one server: the benchmarks measure one box, not placement
+    : "${LEDGER_KAFKA_PORT:=63092}"
+    : "${LEDGER_KAFKA_CONTROLLER_PORT:=63093}"
+    : "${LEDGER_API_PORT:=63080}"
+    : "${LEDGER_WORKER_PORT:=63081}"
+    ;;
   *)
-    echo "env.sh: LEDGER_STACK must be 'up' or 'test', not '$LEDGER_STACK'" >&2
+    echo "env.sh: LEDGER_STACK must be 'up', 'test' or 'bench', not '$LEDGER_STACK'" >&2
     return 2
     ;;
 esac

@@ -18,6 +18,7 @@ PACKAGES=(
   # (libclang_rt.fuzzer) is in libclang-rt-14-dev, which clang only recommends
   clang libclang-rt-14-dev
   valgrind
+  linux-perf # make bench: where the worker and the API spend CPU (pgbench comes with postgresql)
 )
 # Any Java 17+ runs Kafka 4; only bring Debian's default one when there is none at all.
 command -v java >/dev/null 2>&1 || PACKAGES+=(default-jre-headless)
