@@ -573,9 +573,9 @@ int cmd_backup(int argc, char **argv)
     ctl_opt opts[] = {{"dir", NULL, 0},  {"keep", NULL, 0}, {"keep-days", NULL, 0},
                       {"hook", NULL, 0}, {"jobs", NULL, 0}, {"tenant", NULL, 0},
                       {NULL, NULL, 0}};
-    const char *dir, *hook, *servers_file;
+    const char *dir, *hook;
     long keep = 0, keep_days = 0, n_parallel = 2;
-    char pg_dump[PATH_MAX], pg_version[128], name[32], created[32], folder[FOLDER_MAX], err[512];
+    char pg_dump[PATH_MAX], pg_version[128], name[32], created[32], folder[FOLDER_MAX];
     lg_pg_servers *servers = NULL;
     PGconn *master = NULL;
     dump_job *jobs = NULL;
@@ -606,17 +606,9 @@ int cmd_backup(int argc, char **argv)
         ctl_error("cannot run %s (set LEDGER_PG_BIN to the PostgreSQL bin folder)", pg_dump);
         return CTL_FAIL;
     }
-    servers_file = lg_config_str("LEDGER_PG_SERVERS_FILE", NULL);
-    if (servers_file == NULL) {
-        ctl_error("LEDGER_PG_SERVERS_FILE is not set: tenant databases are dumped as the "
-                  "superuser of their server");
+    servers = ctl_servers("tenant databases are dumped as the superuser of their server");
+    if (servers == NULL)
         return CTL_FAIL;
-    }
-    servers = lg_pg_servers_load(servers_file, err, sizeof err);
-    if (servers == NULL) {
-        ctl_error("%s", err);
-        return CTL_FAIL;
-    }
     master = ctl_master();
     if (master == NULL)
         goto out;

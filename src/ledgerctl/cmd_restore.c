@@ -87,7 +87,7 @@ out:
 int cmd_restore(int argc, char **argv)
 {
     ctl_opt opts[] = {{"tenant", NULL, 0}, {"from", NULL, 0}, {NULL, NULL, 0}};
-    const char *slug, *from, *servers_file;
+    const char *slug, *from;
     char file[PATH_MAX], want_sum[65], got_sum[65], version[16], err[512], e[512];
     char tenant_id[64], role[64], old_db[64], host[256], port[16], new_db[64], stamp[32];
     char conninfo[1024], password[256], dbarg[1100], pg_restore[PATH_MAX], errpath[PATH_MAX];
@@ -132,17 +132,9 @@ int cmd_restore(int argc, char **argv)
         return CTL_FAIL;
     }
 
-    servers_file = lg_config_str("LEDGER_PG_SERVERS_FILE", NULL);
-    if (servers_file == NULL) {
-        ctl_error("LEDGER_PG_SERVERS_FILE is not set: the new database is created as the "
-                  "superuser of the tenant's server");
+    servers = ctl_servers("the new database is created as the superuser of the tenant's server");
+    if (servers == NULL)
         return CTL_FAIL;
-    }
-    servers = lg_pg_servers_load(servers_file, err, sizeof err);
-    if (servers == NULL) {
-        ctl_error("%s", err);
-        return CTL_FAIL;
-    }
     master = ctl_master();
     if (master == NULL)
         goto out;
@@ -164,7 +156,7 @@ int cmd_restore(int argc, char **argv)
     server = lg_pg_servers_find(servers, host, port);
     admin_dsn = server != NULL ? lg_pg_servers_dsn(servers, server) : NULL;
     if (admin_dsn == NULL) {
-        ctl_error("no server for %s:%s (tenant %s) in %s", host, port, slug, servers_file);
+        ctl_error("no server for %s:%s (tenant %s) in %s", host, port, slug, lg_config_str("LEDGER_PG_SERVERS_FILE", ""));
         goto out;
     }
     admin = lg_db_connect(admin_dsn, err, sizeof err);

@@ -24,21 +24,13 @@
  * Free *servers with lg_pg_servers_free (the conninfo lives in it). */
 static const char *server_dsn(const char *name, lg_pg_servers **servers)
 {
-    char err[512];
-    const char *path = lg_config_require("LEDGER_PG_SERVERS_FILE", err, sizeof err);
     const char *dsn;
-    if (path == NULL) {
-        ctl_error("--server needs LEDGER_PG_SERVERS_FILE (lines \"<name> <conninfo>\")");
+    *servers = ctl_servers("--server names one of its servers");
+    if (*servers == NULL)
         return NULL;
-    }
-    *servers = lg_pg_servers_load(path, err, sizeof err);
-    if (*servers == NULL) {
-        ctl_error("%s", err);
-        return NULL;
-    }
     dsn = lg_pg_servers_dsn(*servers, name);
     if (dsn == NULL)
-        ctl_error("no server \"%s\" in %s", name, path);
+        ctl_error("no server \"%s\" in %s", name, lg_config_str("LEDGER_PG_SERVERS_FILE", ""));
     return dsn;
 }
 

@@ -10,6 +10,8 @@
 #include "lg_crypto.h"
 #include "lg_tenant.h"
 
+#include "lg_provision.h"
+
 #include <libpq-fe.h>
 #include <sys/types.h>
 #include <time.h>
@@ -35,6 +37,11 @@ void ctl_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* Connections from LEDGER_MASTER_DSN and the keyring from LEDGER_MASTER_KEY_FILE; NULL after an
  * error message. */
 PGconn *ctl_master(void);
+
+/* The PostgreSQL servers of LEDGER_PG_SERVERS_FILE (superuser conninfo per server); NULL after an
+ * error message, which says why the command needs them (why: "tenant databases are dumped as
+ * the superuser of their server"). Free with lg_pg_servers_free. */
+lg_pg_servers *ctl_servers(const char *why);
 lg_keyring *ctl_keyring(void);
 /* A connection to a tenant's database, as the tenant's own role; fills *t. NULL after an error. */
 PGconn *ctl_tenant_db(PGconn *master, const lg_keyring *kr, const char *slug, lg_tenant *t);

@@ -1,5 +1,6 @@
 /* ledgerctl: tenants, migrations, keys, fixtures and verification of the ledger. */
 #include "ctl.h"
+#include "lg_provision.h"
 
 #include "lg_avro.h"
 #include "lg_config.h"
@@ -117,6 +118,22 @@ const char *ctl_get(const ctl_opt *opts, const char *name)
 const char *ctl_operator(void)
 {
     return lg_config_str("LEDGER_OPERATOR", lg_config_str("USER", "ledgerctl"));
+}
+
+lg_pg_servers *ctl_servers(const char *why)
+{
+    char err[512];
+    const char *path = lg_config_str("LEDGER_PG_SERVERS_FILE", NULL);
+    lg_pg_servers *servers;
+    if (path == NULL) {
+        ctl_error("LEDGER_PG_SERVERS_FILE is not set (lines \"<name> <superuser conninfo>\"): %s",
+                  why);
+        return NULL;
+    }
+    servers = lg_pg_servers_load(path, err, sizeof err);
+    if (servers == NULL)
+        ctl_error("%s", err);
+    return servers;
 }
 
 PGconn *ctl_master(void)

@@ -169,6 +169,9 @@ void api_respond_json(api_request *r, int status, json_t *value);
 /* Route tables of the API's modules (listed in api_dispatch.c). */
 extern const api_route_def api_routes_customers[]; /* api_customers.c: /v1/customers */
 extern const api_route_def api_routes_accounts[];  /* api_accounts.c: /v1/accounts */
+/* Every table above, NULL-terminated: what the dispatcher walks (api_dispatch.c), and what the
+ * metrics name routes by. */
+extern const api_route_def *const api_route_tables[];
 
 /* Who may submit which transaction (api_accounts.c): MANAGER and SUPER_ADMIN anything; a
  * TELLER DEPOSIT, WITHDRAWAL and TRANSFER; a CUSTOMER a TRANSFER from an account of its own to

@@ -1,7 +1,7 @@
 /*
  * Route tables and what every route shares: authentication, the role check, path parameters,
  * and the audit log. Each module of the API exports a table of api_route_def (ending with an
- * entry whose method is NULL) and lists it in route_tables below.
+ * entry whose method is NULL) and lists it in api_route_tables below.
  */
 #include "api.h"
 #include "api_route_match.h"
@@ -15,7 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-static const api_route_def *const route_tables[] = {
+const api_route_def *const api_route_tables[] = {
     api_routes_auth,
     api_routes_apikeys,
     api_routes_users,
@@ -103,8 +103,8 @@ unsigned api_route_roles(api_request *r)
     char buf[sizeof r->url];
     const char *params[API_MAX_PATH_PARAMS + 1];
     int n_params;
-    for (size_t t = 0; route_tables[t] != NULL; t++)
-        for (const api_route_def *d = route_tables[t]; d->method != NULL; d++)
+    for (size_t t = 0; api_route_tables[t] != NULL; t++)
+        for (const api_route_def *d = api_route_tables[t]; d->method != NULL; d++)
             if (strcmp(d->method, r->method) == 0 &&
                 match(d->pattern, r->url, buf, sizeof buf, params, &n_params))
                 return d->roles;
@@ -123,8 +123,8 @@ int api_dispatch(api_request *r)
     api_caller caller;
     lg_problem p;
 
-    for (size_t t = 0; route_tables[t] != NULL && found == NULL; t++)
-        for (const api_route_def *d = route_tables[t]; d->method != NULL; d++) {
+    for (size_t t = 0; api_route_tables[t] != NULL && found == NULL; t++)
+        for (const api_route_def *d = api_route_tables[t]; d->method != NULL; d++) {
             if (!match(d->pattern, r->url, buf, sizeof buf, params, &n_params))
                 continue;
             path_known = 1;

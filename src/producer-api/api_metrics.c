@@ -2,6 +2,7 @@
  * producer-api's metrics and request log (see api_metrics.h).
  */
 #include "api_metrics.h"
+#include "api_route_match.h"
 
 #include "lg_log.h"
 #include "lg_pool_metrics.h"
@@ -19,17 +20,8 @@ struct api_metrics {
     lg_series *in_flight;      /* ledger_commands_in_flight */
 };
 
-/* The route tables of api_dispatch.c (keep in step with its route_tables), then the routes
- * api_routes.c and api_server.c answer themselves. A "{}" segment is shown as "{id}". */
-static const api_route_def *const route_tables[] = {
-    api_routes_auth,
-    api_routes_apikeys,
-    api_routes_users,
-    api_routes_system,
-    api_routes_customers,
-    api_routes_accounts,
-    NULL,
-};
+/* The routes api_routes.c and api_server.c answer themselves, after api_route_tables (the
+ * dispatcher's). A "{}" segment is shown as "{id}". */
 static const char *const own_routes[] = {
     "/healthz",
     "/readyz",
@@ -97,24 +89,13 @@ void api_metrics_free(api_server *s)
     s->metrics = NULL;
 }
 
-/* Does path match pattern ("{}" matches one non-empty segment)? */
+/* Does path match the route pattern? (api_route_match, without keeping the segments.) */
 static int template_match(const char *pattern, const char *path)
 {
-    while (*pattern != '\0' && *path != '\0') {
-        if (pattern[0] == '{' && pattern[1] == '}') {
-            size_t len = strcspn(path, "/");
-            if (len == 0)
-                return 0;
-            path += len;
-            pattern += 2;
-            continue;
-        }
-        if (*pattern != *path)
-            return 0;
-        pattern++;
-        path++;
-    }
-    return *pattern == '\0' && *path == '\0';
+    char buf[sizeof((api_request *)NULL)->url];
+    const char *params[API_MAX_PATH_PARAMS];
+    int n;
+    return api_route_match(pattern, path, buf, sizeof buf, params, API_MAX_PATH_PARAMS, &n);
 }
 
 static const char *show_template(const char *pattern, char *buf, size_t size)
@@ -136,8 +117,8 @@ static const char *show_template(const char *pattern, char *buf, size_t size)
 const char *api_route_template(const api_request *r, char *buf, size_t size)
 {
     /* By path alone: a known path with another method (405) is still that route. */
-    for (size_t t = 0; route_tables[t] != NULL; t++)
-        for (const api_route_def *d = route_tables[t]; d->method != NULL; d++)
+    for (size_t t = 0; api_route_tables[t] != NULL; t++)
+        for (const api_route_def *d = api_route_tables[t]; d->method != NULL; d++)
             if (template_match(d->pattern, r->url))
                 return show_template(d->pattern, buf, size);
     for (size_t i = 0; own_routes[i] != NULL; i++)
