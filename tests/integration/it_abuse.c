@@ -227,9 +227,12 @@ static int connect_from(const char *from, int nonblock)
 
 /* Reads what the server sends on fd until it closes or timeout_ms pass; returns the bytes
  * read (into buf, NUL-terminated) and sets *closed. */
+static int64_t first_byte_ms; /* when read_until_close got its first byte */
+
 static size_t read_until_close(int fd, char *buf, size_t size, int timeout_ms, int *closed)
 {
     size_t got = 0;
+    first_byte_ms = 0;
     int64_t end = itest_now_ms() + timeout_ms;
     *closed = 0;
     while (itest_now_ms() < end) {
@@ -242,6 +245,8 @@ static size_t read_until_close(int fd, char *buf, size_t size, int timeout_ms, i
             *closed = 1;
             break;
         }
+        if (got == 0)
+            first_byte_ms = itest_now_ms();
         got += (size_t)n;
         if (got + 1 >= size)
             break;
@@ -268,7 +273,7 @@ static void huge_bodies(const itest_tenant *t)
     t0 = itest_now_ms();
     CHECK(send(fd, req, n, 0) == (ssize_t)n, "send: %s", strerror(errno));
     read_until_close(fd, buf, sizeof buf, 5000, &closed);
-    ms = (long)(itest_now_ms() - t0);
+    ms = (long)(first_byte_ms - t0);
     close(fd);
     CHECK(strncmp(buf, "HTTP/1.1 413", 12) == 0, "1 GB announced: answer %.80s", buf);
     CHECK(strstr(buf, "application/problem+json") != NULL, "1 GB announced: %s", buf);
@@ -298,11 +303,11 @@ static void huge_bodies(const itest_tenant *t)
         }
         (void)send(fd, "0\r\n\r\n", 5, MSG_NOSIGNAL);
         read_until_close(fd, buf, sizeof buf, 10000, &closed);
-        ms = (long)(itest_now_ms() - t0);
+        ms = (long)(first_byte_ms - t0);
         close(fd);
         CHECK(strncmp(buf, "HTTP/1.1 413", 12) == 0, "4 MB chunked: answer %.80s", buf);
         CHECK(strstr(buf, "/problems/body-too-large") != NULL, "4 MB chunked: %s", buf);
-        printf("abuse: 4 MB chunked body: 413 in %ld ms\n", ms);
+        printf("abuse: 4 MB chunked body: 413 after %ld ms (at most 64 KiB kept)\n", ms);
     }
     healthy("after the huge bodies");
 }
@@ -472,7 +477,7 @@ int main(void)
 
     curl_global_init(CURL_GLOBAL_DEFAULT);
     signal(SIGPIPE, SIG_IGN);
-    api_port = (int)strtol(itest_env("LEDGER_API_PORT"), NULL, 10) + 12;
+    api_port = (int)strtol(itest_env("LEDGER_API_PORT"), NULL, 10) + 7; /* +11 is it_pool, +12 Kafka */
     itest_tenant_create(&t, "abuse", NULL, 1, "USD");
     /* A second API key of the same bank, a SUPER_ADMIN's (for the management endpoints). */
     rc = itest_ledgerctl(other_key, sizeof other_key, "apikey", "create", "--tenant", t.slug,
