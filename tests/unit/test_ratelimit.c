@@ -5,6 +5,7 @@
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <time.h>
 
 #define S 1000000000LL /* one second in ns */
 
@@ -108,6 +109,28 @@ START_TEST(threads_share_one_bucket_exactly)
 }
 END_TEST
 
+/* Not a timed assertion: prints what one take costs (docs/RELIABILITY.md quotes it). */
+START_TEST(cost_of_a_take)
+{
+    api_ratelimit *rl = api_ratelimit_new(2000, 4000);
+    struct timespec a, b;
+    char key[48];
+    double ns;
+    int allowed = 0;
+    clock_gettime(CLOCK_MONOTONIC, &a);
+    for (int i = 0; i < 1000000; i++) {
+        snprintf(key, sizeof key, "k:%08d-0000-4000-8000-000000000000", i % 1000);
+        allowed += api_ratelimit_take(rl, key, (int64_t)i * 1000) == 0;
+    }
+    clock_gettime(CLOCK_MONOTONIC, &b);
+    ns = ((double)(b.tv_sec - a.tv_sec) * 1e9 + (double)(b.tv_nsec - a.tv_nsec)) / 1e6;
+    printf("ratelimit: %.0f ns per take (1000 credentials, one thread, key formatting included)\n",
+           ns);
+    ck_assert_int_gt(allowed, 0);
+    api_ratelimit_free(rl);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("ratelimit");
@@ -120,6 +143,7 @@ int main(void)
     tcase_add_test(tc, zero_rate_means_no_limit);
     tcase_add_test(tc, idle_buckets_are_reused_before_busy_ones);
     tcase_add_test(tc, threads_share_one_bucket_exactly);
+    tcase_add_test(tc, cost_of_a_take);
     suite_add_tcase(s, tc);
     sr = srunner_create(s);
     srunner_run_all(sr, CK_NORMAL);
