@@ -256,6 +256,41 @@ static void transaction(const itest_tenant *t, PGconn *db, size_t i)
     free(ref);
 }
 
+/* E-mail addresses with quotes, SQL and non-ASCII letters: stored as sent (all lower case
+ * here, so no normalisation can excuse a difference) or refused; never executed. */
+static void emails(PGconn *db, const char *admin)
+{
+    static const char *const locals[] = {"o'brien", "x';drop-table-users;--", "a\\b",
+                                         "\xc3\xbcn\xc3\xaf" "c\xc3\xb8" "de", "\"quoted\"", NULL};
+    for (size_t i = 0; locals[i] != NULL; i++) {
+        char email[160], what[200], *body;
+        itest_resp r;
+        snprintf(email, sizeof email, "%s.%lld@bank.example", locals[i],
+                 (long long)itest_now_ms());
+        body = itest_mgmt_body(json_pack("{s:s, s:s, s:s, s:s, s:s}", "email", email, "password",
+                                         "Tr1cky-But-Str0ng-Passw0rd!", "role", "TELLER",
+                                         "firstName", "Eve", "lastName", "Mail"));
+        snprintf(what, sizeof what, "e-mail %s", email);
+        itest_mgmt_send(admin, "POST", "/v1/users", body, NULL, &r);
+        if (r.status == 201) {
+            char *stored = itest_mgmt_value(db, "SELECT email FROM users WHERE email = $1", email,
+                                            NULL);
+            expect_text(itest_mgmt_str(r.json, "email"), email, what);
+            expect_text(stored, email, what);
+            free(stored);
+            printf("  e-mail %-26s stored and returned verbatim\n", locals[i]);
+        } else {
+            expect_refusal(&r, what);
+            CHECK(itest_mgmt_long(db, "SELECT count(*) FROM users WHERE email = $1", email,
+                                  NULL) == 0,
+                  "%s: refused, yet stored", what);
+            printf("  e-mail %-26s %ld %s\n", locals[i], r.status, itest_json_str(r.json, "type"));
+        }
+        itest_mgmt_resp_free(&r);
+        free(body);
+    }
+}
+
 int main(void)
 {
     itest_tenant t;
@@ -278,6 +313,7 @@ int main(void)
         user(db, admin.bearer, i);
         transaction(&t, db, i);
     }
+    emails(db, admin.bearer);
     /* A 20000-character description: over the limit, refused. */
     {
         text_case big = {"20000 characters", NULL, long_desc};
