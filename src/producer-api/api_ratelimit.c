@@ -5,11 +5,11 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define SHARDS 64
+#define SHARDS          64
 #define SLOTS_PER_SHARD 256 /* 16384 buckets, about 1.3 MB */
-#define PROBE 8
-#define KEY_MAX 48
-#define MICRO 1000000LL /* tokens are counted in millionths */
+#define PROBE           8
+#define KEY_MAX         48
+#define MICRO           1000000LL /* tokens are counted in millionths */
 
 typedef struct {
     char key[KEY_MAX]; /* "" when free */

@@ -36,10 +36,10 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#define RATE "5"
-#define BURST 10
-#define TIMEOUT_S 2
-#define PER_IP 100
+#define RATE       "5"
+#define BURST      10
+#define TIMEOUT_S  2
+#define PER_IP     100
 #define IDLE_CONNS 2000
 
 static pid_t api_pid;
@@ -78,15 +78,15 @@ static size_t on_header(char *buf, size_t size, size_t n, void *arg)
     answer *a = arg;
     size_t len = size * n;
     if (len > 12 && strncasecmp(buf, "Retry-After:", 12) == 0)
-        snprintf(a->retry_after, sizeof a->retry_after, "%.*s",
-                 (int)strcspn(buf + 12 + 1, "\r\n"), buf + 12 + 1);
+        snprintf(a->retry_after, sizeof a->retry_after, "%.*s", (int)strcspn(buf + 12 + 1, "\r\n"),
+                 buf + 12 + 1);
     return len;
 }
 
 /* An exchange with the test's API (key may be NULL; body NULL for a GET). Returns the status,
  * fills *a (a->body malloc'd) and the content type. */
-static long call(const char *method, const char *path, const char *key, const char *body,
-                 answer *a, char *ct, size_t ct_size)
+static long call(const char *method, const char *path, const char *key, const char *body, answer *a,
+                 char *ct, size_t ct_size)
 {
     CURL *c = curl_easy_init();
     struct curl_slist *hl = NULL;
@@ -370,8 +370,7 @@ static void idle_connections(void)
         close(fds[i]);
     }
     printf("abuse: %d s later: %d still open\n", TIMEOUT_S + 2, open_later);
-    CHECK(open_later == 0, "%d idle connections outlived the %d s time-out", open_later,
-          TIMEOUT_S);
+    CHECK(open_later == 0, "%d idle connections outlived the %d s time-out", open_later, TIMEOUT_S);
     healthy("after the idle connections");
 }
 
@@ -450,8 +449,7 @@ static void rate_limit(const itest_tenant *t, const char *other_key)
            ms, ok, limited, first_limited + 1, retry);
     CHECK(first_limited == BURST, "the first 429 came at request %d, the burst is %d",
           first_limited + 1, BURST);
-    CHECK(ok <= BURST + 5 * (ms / 1000 + 1), "%d served in %ld ms at 5/s, burst %d", ok, ms,
-          BURST);
+    CHECK(ok <= BURST + 5 * (ms / 1000 + 1), "%d served in %ld ms at 5/s, burst %d", ok, ms, BURST);
     CHECK(limited >= 40 - BURST - 5 * (int)(ms / 1000 + 1), "only %d refused", limited);
 
     /* Another credential of the same bank is not touched. */
@@ -477,7 +475,8 @@ int main(void)
 
     curl_global_init(CURL_GLOBAL_DEFAULT);
     signal(SIGPIPE, SIG_IGN);
-    api_port = (int)strtol(itest_env("LEDGER_API_PORT"), NULL, 10) + 7; /* +11 is it_pool, +12 Kafka */
+    api_port =
+        (int)strtol(itest_env("LEDGER_API_PORT"), NULL, 10) + 7; /* +11 is it_pool, +12 Kafka */
     itest_tenant_create(&t, "abuse", NULL, 1, "USD");
     /* A second API key of the same bank, a SUPER_ADMIN's (for the management endpoints). */
     rc = itest_ledgerctl(other_key, sizeof other_key, "apikey", "create", "--tenant", t.slug,

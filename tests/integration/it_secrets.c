@@ -274,8 +274,8 @@ int main(void)
         CHECK(kr != NULL, "%s", err);
         id = itest_sql_value(master, "SELECT id::text FROM tenants WHERE slug = $1", slug);
         sealed = itest_sql_value(master, "SELECT db_password FROM tenants WHERE slug = $1", slug);
-        kid = itest_sql_value(master, "SELECT db_password_key_id FROM tenants WHERE slug = $1",
-                              slug);
+        kid =
+            itest_sql_value(master, "SELECT db_password_key_id FROM tenants WHERE slug = $1", slug);
         CHECK(lg_secret_open(kr, kid, id, sealed, &plain, err, sizeof err) == 0, "%s", err);
         keep("the tenant's database password", plain);
         keep_forms("the tenant's database password", (const unsigned char *)plain, strlen(plain),
@@ -328,7 +328,8 @@ int main(void)
         free(v);
     }
     search_rows(db, "the bank's audit_logs", "SELECT audit_logs::text FROM audit_logs");
-    search_rows(master, "tenant_audit_logs", "SELECT tenant_audit_logs::text FROM tenant_audit_logs");
+    search_rows(master, "tenant_audit_logs",
+                "SELECT tenant_audit_logs::text FROM tenant_audit_logs");
     search_rows(master, "the master's tenants rows (sealed)", "SELECT tenants::text FROM tenants");
 
     PQfinish(db);

@@ -36,11 +36,18 @@ static text_case cases[] = {
     {"pg_sleep", NULL, "1 OR 1=1; SELECT pg_sleep(5)--"},
     {"dollar quoting", NULL, "$$; DROP TABLE accounts; $$"},
     {"format and placeholders", NULL, "%s%n%x \\x00 $1 :name ? {}"},
-    {"Arabic (RTL)", NULL, "\xd9\x85\xd8\xb1\xd8\xad\xd8\xa8\xd8\xa7 \xd8\xa8\xd8\xa7\xd9\x84\xd8\xb9\xd8\xa7\xd9\x84\xd9\x85"},
+    {"Arabic (RTL)", NULL,
+     "\xd9\x85\xd8\xb1\xd8\xad\xd8\xa8\xd8\xa7 "
+     "\xd8\xa8\xd8\xa7\xd9\x84\xd8\xb9\xd8\xa7\xd9\x84\xd9\x85"},
     {"RTL override", NULL, "abc\xe2\x80\xaegnp.exe"},
     {"combining characters", NULL, "Zoe\xcc\x88 Jose\xcc\x81 n\xcc\x83"},
-    {"emoji", NULL, "Savings \xf0\x9f\x92\xb0\xf0\x9f\x8f\xa6 \xf0\x9f\x91\xa8\xe2\x80\x8d\xf0\x9f\x91\xa9\xe2\x80\x8d\xf0\x9f\x91\xa7"},
-    {"CJK and Latin-1", NULL, "\xc3\x9cn\xc3\xaf" "c\xc3\xb8" "d\xc3\xa9 \xe6\x97\xa5\xe6\x9c\xac\xe8\xaa\x9e \xed\x95\x9c\xea\xb5\xad\xec\x96\xb4"},
+    {"emoji", NULL,
+     "Savings \xf0\x9f\x92\xb0\xf0\x9f\x8f\xa6 "
+     "\xf0\x9f\x91\xa8\xe2\x80\x8d\xf0\x9f\x91\xa9\xe2\x80\x8d\xf0\x9f\x91\xa7"},
+    {"CJK and Latin-1", NULL,
+     "\xc3\x9cn\xc3\xaf"
+     "c\xc3\xb8"
+     "d\xc3\xa9 \xe6\x97\xa5\xe6\x9c\xac\xe8\xaa\x9e \xed\x95\x9c\xea\xb5\xad\xec\x96\xb4"},
     {"NUL", "\"a\\u0000b\"", NULL},
     {"invalid UTF-8", "\"a\xc3\x28z\"", NULL},
     {"overlong UTF-8", "\"a\xc0\xafz\"", NULL},
@@ -75,8 +82,8 @@ static char *literal(const text_case *c, const char *suffix)
 /* The answer is a refusal: 400/422 (413 over the size limit) problem+json. */
 static void expect_refusal(const itest_resp *r, const char *what)
 {
-    CHECK(r->status == 400 || r->status == 422 || r->status == 413, "%s: %ld %s", what,
-          r->status, r->body);
+    CHECK(r->status == 400 || r->status == 422 || r->status == 413, "%s: %ld %s", what, r->status,
+          r->body);
     CHECK(strncmp(r->content_type, "application/problem+json", 24) == 0, "%s: %s", what,
           r->content_type);
     CHECK(r->json != NULL && json_is_string(json_object_get(r->json, "type")), "%s: %s", what,
@@ -95,8 +102,8 @@ static int accepted_customers, accepted_users, accepted_txns;
 
 static void customer(const itest_tenant *t, PGconn *db, const char *staff, size_t i)
 {
-    static const char *const fields[] = {"firstName", "lastName", "addressLine1", "addressLine2",
-                                         "city", "state"};
+    static const char *const fields[] = {"firstName",    "lastName", "addressLine1",
+                                         "addressLine2", "city",     "state"};
     static const char *const columns[] = {"u.first_name",    "u.last_name", "c.address_line1",
                                           "c.address_line2", "c.city",      "c.state"};
     const text_case *c = &cases[i];
@@ -104,13 +111,11 @@ static void customer(const itest_tenant *t, PGconn *db, const char *staff, size_
     size_t size = strlen(lit) * 6 + 1024, used;
     itest_resp r;
     (void)t;
-    snprintf(email, sizeof email, "text-%zu-%lld@customers.example", i,
-             (long long)itest_now_ms());
+    snprintf(email, sizeof email, "text-%zu-%lld@customers.example", i, (long long)itest_now_ms());
     body = malloc(size);
     CHECK(body != NULL, "malloc");
-    used = (size_t)snprintf(body, size,
-                            "{\"email\":\"%s\",\"dateOfBirth\":\"1980-04-01\",\"country\":\"FR\"",
-                            email);
+    used = (size_t)snprintf(
+        body, size, "{\"email\":\"%s\",\"dateOfBirth\":\"1980-04-01\",\"country\":\"FR\"", email);
     for (size_t f = 0; f < 6; f++)
         used += (size_t)snprintf(body + used, size - used, ",\"%s\":%s", fields[f], lit);
     snprintf(body + used, size - used, "}");
@@ -122,8 +127,9 @@ static void customer(const itest_tenant *t, PGconn *db, const char *staff, size_
         for (size_t f = 0; f < 6; f++) {
             char *stored;
             expect_text(itest_mgmt_str(r.json, fields[f]), c->value, what);
-            snprintf(sql, sizeof sql, "SELECT %s FROM customers c JOIN users u ON u.id = c.user_id"
-                                    " WHERE c.id = $1::uuid",
+            snprintf(sql, sizeof sql,
+                     "SELECT %s FROM customers c JOIN users u ON u.id = c.user_id"
+                     " WHERE c.id = $1::uuid",
                      columns[f]);
             stored = itest_mgmt_value(db, sql, id, NULL);
             expect_text(stored, c->value, what);
@@ -141,8 +147,7 @@ static void customer(const itest_tenant *t, PGconn *db, const char *staff, size_
         CHECK(c->value != NULL || r.status != 201, "%s: accepted %s", what, r.body);
         CHECK(i >= MUST_ACCEPT, "%s: refused %ld %s", what, r.status, r.body);
         expect_refusal(&r, what);
-        CHECK(itest_mgmt_long(db, "SELECT count(*) FROM users WHERE email = $1", email,
-                              NULL) == 0,
+        CHECK(itest_mgmt_long(db, "SELECT count(*) FROM users WHERE email = $1", email, NULL) == 0,
               "%s: refused, yet stored", what);
         printf("  %-26s customer: %ld %s %.80s\n", c->name, r.status,
                itest_json_str(r.json, "type"), itest_json_str(r.json, "detail"));
@@ -168,8 +173,9 @@ static void user(PGconn *db, const char *admin, size_t i)
     snprintf(what, sizeof what, "user with %s", c->name);
     itest_mgmt_send(admin, "POST", "/v1/users", body, NULL, &r);
     if (r.status == 201 && c->value != NULL) {
-        char *stored = itest_mgmt_value(db, "SELECT first_name || '|' || last_name FROM users"
-                                            " WHERE email = $1",
+        char *stored = itest_mgmt_value(db,
+                                        "SELECT first_name || '|' || last_name FROM users"
+                                        " WHERE email = $1",
                                         email, NULL);
         size_t n = strlen(c->value) * 2 + 2;
         char *want = malloc(n);
@@ -185,8 +191,7 @@ static void user(PGconn *db, const char *admin, size_t i)
         CHECK(c->value != NULL || r.status != 201, "%s: accepted %s", what, r.body);
         CHECK(i >= MUST_ACCEPT, "%s: refused %ld %s", what, r.status, r.body);
         expect_refusal(&r, what);
-        CHECK(itest_mgmt_long(db, "SELECT count(*) FROM users WHERE email = $1", email, NULL) ==
-                  0,
+        CHECK(itest_mgmt_long(db, "SELECT count(*) FROM users WHERE email = $1", email, NULL) == 0,
               "%s: refused, yet stored", what);
         printf("  %-26s user: %ld %s %.80s\n", c->name, r.status, itest_json_str(r.json, "type"),
                itest_json_str(r.json, "detail"));
@@ -234,8 +239,8 @@ static void transaction(const itest_tenant *t, PGconn *db, size_t i)
                                   id, NULL);
         expect_text(stored, c->value, what);
         free(stored);
-        stored = itest_mgmt_value(db, "SELECT reference FROM transactions WHERE id = $1::uuid",
-                                  id, NULL);
+        stored = itest_mgmt_value(db, "SELECT reference FROM transactions WHERE id = $1::uuid", id,
+                                  NULL);
         expect_text(stored, want_ref, what);
         free(stored);
         json_decref(done);
@@ -260,29 +265,34 @@ static void transaction(const itest_tenant *t, PGconn *db, size_t i)
  * here, so no normalisation can excuse a difference) or refused; never executed. */
 static void emails(PGconn *db, const char *admin)
 {
-    static const char *const locals[] = {"o'brien", "x';drop-table-users;--", "a\\b",
-                                         "\xc3\xbcn\xc3\xaf" "c\xc3\xb8" "de", "\"quoted\"", NULL};
+    static const char *const locals[] = {"o'brien",
+                                         "x';drop-table-users;--",
+                                         "a\\b",
+                                         "\xc3\xbcn\xc3\xaf"
+                                         "c\xc3\xb8"
+                                         "de",
+                                         "\"quoted\"",
+                                         NULL};
     for (size_t i = 0; locals[i] != NULL; i++) {
         char email[160], what[200], *body;
         itest_resp r;
-        snprintf(email, sizeof email, "%s.%lld@bank.example", locals[i],
-                 (long long)itest_now_ms());
+        snprintf(email, sizeof email, "%s.%lld@bank.example", locals[i], (long long)itest_now_ms());
         body = itest_mgmt_body(json_pack("{s:s, s:s, s:s, s:s, s:s}", "email", email, "password",
                                          "Tr1cky-But-Str0ng-Passw0rd!", "role", "TELLER",
                                          "firstName", "Eve", "lastName", "Mail"));
         snprintf(what, sizeof what, "e-mail %s", email);
         itest_mgmt_send(admin, "POST", "/v1/users", body, NULL, &r);
         if (r.status == 201) {
-            char *stored = itest_mgmt_value(db, "SELECT email FROM users WHERE email = $1", email,
-                                            NULL);
+            char *stored =
+                itest_mgmt_value(db, "SELECT email FROM users WHERE email = $1", email, NULL);
             expect_text(itest_mgmt_str(r.json, "email"), email, what);
             expect_text(stored, email, what);
             free(stored);
             printf("  e-mail %-26s stored and returned verbatim\n", locals[i]);
         } else {
             expect_refusal(&r, what);
-            CHECK(itest_mgmt_long(db, "SELECT count(*) FROM users WHERE email = $1", email,
-                                  NULL) == 0,
+            CHECK(itest_mgmt_long(db, "SELECT count(*) FROM users WHERE email = $1", email, NULL) ==
+                      0,
                   "%s: refused, yet stored", what);
             printf("  e-mail %-26s %ld %s\n", locals[i], r.status, itest_json_str(r.json, "type"));
         }
@@ -323,8 +333,8 @@ int main(void)
 
     /* Nothing was executed: the tables are there and hold what was accepted. */
     {
-        static const char *const tables[] = {"customers", "users", "accounts", "transactions",
-                                             "ledger_entries", "audit_logs", NULL};
+        static const char *const tables[] = {
+            "customers", "users", "accounts", "transactions", "ledger_entries", "audit_logs", NULL};
         for (size_t i = 0; tables[i] != NULL; i++) {
             char *v = itest_mgmt_value(db, "SELECT coalesce(to_regclass($1)::text, 'missing')",
                                        tables[i], NULL);
@@ -334,13 +344,13 @@ int main(void)
     }
     CHECK(itest_mgmt_long(db, "SELECT count(*) FROM transactions", NULL, NULL) ==
               before_txns + accepted_txns,
-          "transactions: %ld, want %ld", itest_mgmt_long(db, "SELECT count(*) FROM transactions",
-                                                         NULL, NULL),
+          "transactions: %ld, want %ld",
+          itest_mgmt_long(db, "SELECT count(*) FROM transactions", NULL, NULL),
           before_txns + accepted_txns);
     {
         PGconn *m = itest_master_db();
-        char *v = itest_sql_value(m, "SELECT coalesce(to_regclass('tenants')::text, 'missing')",
-                                  NULL);
+        char *v =
+            itest_sql_value(m, "SELECT coalesce(to_regclass('tenants')::text, 'missing')", NULL);
         CHECK(strcmp(v, "tenants") == 0, "master tenants: %s", v);
         free(v);
         PQfinish(m);
