@@ -42,6 +42,12 @@ typedef struct {
     const char *sql_dir;
     /* GET /metrics (api_metrics.c); NULL when it could not be allocated. */
     struct api_metrics *metrics;
+    /* Abuse limits (main.c reads them): the per-credential token buckets (api_ratelimit.h;
+     * NULL: no limit), and the connection limits handed to libmicrohttpd. */
+    struct api_ratelimit *ratelimit;
+    unsigned int conn_timeout_s;
+    unsigned int max_conns;
+    unsigned int max_conns_per_ip;
 } api_server;
 
 /* Creates the producer and starts the thread that serves its delivery reports (and replaces it

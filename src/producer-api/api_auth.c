@@ -15,6 +15,7 @@
  * admin's token has no tenant and opens only routes that allow system roles.
  */
 #include "api.h"
+#include "api_ratelimit.h"
 #include "api_route_match.h"
 
 #include "lg_db.h"
@@ -343,6 +344,30 @@ int api_request_tenant(api_request *r, lg_tenant *out, lg_problem *p)
 
 /* ------------------------------------------------------------------ authenticate */
 
+/* The caller's token bucket (api_ratelimit.h), keyed by the credential's id. Returns 0, or -1
+ * with *p (429 /problems/rate-limited) and r->retry_after set. */
+static int rate_limited(api_request *r, const api_caller *caller, lg_problem *p)
+{
+    char key[64];
+    struct timespec now;
+    int wait;
+    if (r->server->ratelimit == NULL)
+        return 0;
+    if (caller->kind == API_CALLER_API_KEY)
+        snprintf(key, sizeof key, "k:%s", caller->key_id);
+    else
+        snprintf(key, sizeof key, "%c:%s", caller->kind == API_CALLER_USER_TOKEN ? 'u' : 's',
+                 caller->user_id);
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    wait = api_ratelimit_take(r->server->ratelimit, key,
+                              (int64_t)now.tv_sec * 1000000000LL + now.tv_nsec);
+    if (wait == 0)
+        return 0;
+    r->retry_after = wait;
+    return lg_problem_set(p, 429, "/problems/rate-limited", "Too many requests", NULL,
+                          "this credential sent more requests than it may; retry in %d s", wait);
+}
+
 int api_authenticate(api_request *r, api_caller *caller, lg_problem *p)
 {
     const char *auth = api_header(r, "Authorization");
@@ -379,7 +404,7 @@ int api_authenticate(api_request *r, api_caller *caller, lg_problem *p)
         if ((api_route_roles(r) & API_ROLES_SYSTEM) == 0)
             return lg_problem_set(p, 403, "/problems/forbidden", "Forbidden", NULL,
                                   "a system administrator's token does not open a bank's API");
-        return 0;
+        return rate_limited(r, caller, p);
     }
 
     found = lg_router_lookup(r->server->router, tenant_id, NULL, &caller->tenant, err,
@@ -404,5 +429,5 @@ int api_authenticate(api_request *r, api_caller *caller, lg_problem *p)
                               caller->tenant.status == LG_TENANT_SUSPENDED ? "suspended"
                                                                            : "not yet active");
     snprintf(r->tenant, sizeof r->tenant, "%s", caller->tenant.slug); /* for the request log */
-    return 0;
+    return rate_limited(r, caller, p);
 }

@@ -185,6 +185,20 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *connection, 
         lg_trace_start(MHD_lookup_connection_value(connection, MHD_HEADER_KIND, "traceparent"),
                        &r->trace);
         *con_cls = r;
+        {
+            /* A body announced larger than the limit is refused before a byte of it is read
+             * (libmicrohttpd then closes the connection after the answer). */
+            const char *length = MHD_lookup_connection_value(connection, MHD_HEADER_KIND,
+                                                              MHD_HTTP_HEADER_CONTENT_LENGTH);
+            if (length != NULL && strtoull(length, NULL, 10) > (unsigned long long)API_MAX_BODY) {
+                lg_problem p;
+                r->body_too_large = 1;
+                lg_problem_set(&p, 413, "/problems/body-too-large", "Request body too large",
+                               NULL, "the body is larger than %d bytes", API_MAX_BODY);
+                api_respond_problem(r, &p);
+                return queue_answer(r);
+            }
+        }
         return MHD_YES;
     }
     if (*upload_data_size > 0) {
@@ -370,7 +384,8 @@ struct MHD_Daemon *api_daemon_start(api_server *server, const char *host, unsign
                              MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG,
                          port, NULL, NULL, on_request, server, MHD_OPTION_SOCK_ADDR, &addr,
                          MHD_OPTION_THREAD_POOL_SIZE, threads, MHD_OPTION_CONNECTION_TIMEOUT,
-                         (unsigned int)30, MHD_OPTION_CONNECTION_LIMIT, (unsigned int)10000,
+                         server->conn_timeout_s, MHD_OPTION_CONNECTION_LIMIT, server->max_conns,
+                         MHD_OPTION_PER_IP_CONNECTION_LIMIT, server->max_conns_per_ip,
                          MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)(128 * 1024),
                          MHD_OPTION_NOTIFY_COMPLETED, on_completed, NULL, MHD_OPTION_END);
     if (d == NULL)

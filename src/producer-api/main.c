@@ -1,6 +1,7 @@
 /* producer-api: accepts transaction commands over HTTP and publishes them to Kafka. */
 #include "api.h"
 #include "api_metrics.h"
+#include "api_ratelimit.h"
 
 #include "lg_avro.h"
 #include "lg_config.h"
@@ -21,6 +22,7 @@ int main(void)
     char err[512], host[64];
     const char *listen, *colon, *brokers, *master_dsn, *key_file, *servers_file;
     long port, threads, pool_size, pool_total, idle_timeout, db_wait;
+    long rate, burst, conn_timeout, max_conns, max_conns_ip;
     api_server server;
     struct MHD_Daemon *daemon = NULL;
     int rc = 1;
@@ -54,6 +56,15 @@ int main(void)
         lg_config_int("LEDGER_DB_IDLE_TIMEOUT_S", 300, 0, 86400, &idle_timeout, err, sizeof err) !=
             0 ||
         lg_config_int("LEDGER_DB_WAIT_MS", 2000, 1, 60000, &db_wait, err, sizeof err) != 0 ||
+        lg_config_int("LEDGER_API_RATE_PER_S", 2000, 0, 1000000, &rate, err, sizeof err) != 0 ||
+        lg_config_int("LEDGER_API_RATE_BURST", 4000, 1, 10000000, &burst, err, sizeof err) !=
+            0 ||
+        lg_config_int("LEDGER_API_CONNECTION_TIMEOUT_S", 30, 1, 3600, &conn_timeout, err,
+                      sizeof err) != 0 ||
+        lg_config_int("LEDGER_API_MAX_CONNECTIONS", 10000, 1, 1000000, &max_conns, err,
+                      sizeof err) != 0 ||
+        lg_config_int("LEDGER_API_MAX_CONNECTIONS_PER_IP", 0, 0, 1000000, &max_conns_ip, err,
+                      sizeof err) != 0 ||
         api_login_configure(err, sizeof err) != 0) {
         lg_log_error("configuration: %s", err);
         goto out;
@@ -66,6 +77,14 @@ int main(void)
     }
     snprintf(host, sizeof host, "%.*s", (int)(colon - listen), listen);
     server.db_wait_ms = (int)db_wait;
+    server.conn_timeout_s = (unsigned int)conn_timeout;
+    server.max_conns = (unsigned int)max_conns;
+    server.max_conns_per_ip = (unsigned int)max_conns_ip;
+    server.ratelimit = api_ratelimit_new(rate, burst);
+    if (rate > 0 && server.ratelimit == NULL) {
+        lg_log_error("start-up: cannot allocate the rate limiter");
+        goto out;
+    }
     server.sql_dir = lg_config_str("LEDGER_SQL_DIR", LEDGER_SQL_DIR);
     servers_file = lg_config_str("LEDGER_PG_SERVERS_FILE", NULL);
     if (servers_file != NULL &&
@@ -108,6 +127,7 @@ out:
     lg_keyring_free(server.keyring);
     lg_pg_servers_free(server.pg_servers);
     api_metrics_free(&server);
+    api_ratelimit_free(server.ratelimit);
     lg_avro_shutdown();
     lg_log_info("producer-api stopped");
     return rc;
