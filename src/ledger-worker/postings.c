@@ -115,6 +115,8 @@ typedef struct {
     decision *decisions;
     size_t n;
     const char *const *positions; /* may be NULL */
+    struct key_row *by_number;    /* the customer accounts by number */
+    size_t n_by_number;
 } batch;
 
 /* A growable text[] literal for PostgreSQL ("{a,b,NULL}"); values are quoted. */
@@ -189,6 +191,54 @@ static const char *arr_done(pg_array *a)
     return a->buf;
 }
 
+/* A sorted index of text keys (a result column, or command ids) with their row numbers: the
+ * lookups of a batch are O(log n) instead of a scan of every row per command. Ties keep the
+ * row order, so the rows of one key come out in the order the query returned them. */
+typedef struct key_row {
+    const char *key;
+    int row;
+} key_row;
+
+static int key_row_cmp(const void *x, const void *y)
+{
+    const key_row *a = x, *b = y;
+    int c = strcmp(a->key, b->key);
+    return c != 0 ? c : (a->row > b->row) - (a->row < b->row);
+}
+
+/* Indexes column col of res. Returns NULL when out of memory (or when res has no rows, with
+ * *n == 0). */
+static key_row *index_column(const PGresult *res, int col, size_t *n)
+{
+    key_row *ix;
+    *n = (size_t)PQntuples(res);
+    if (*n == 0)
+        return NULL;
+    ix = malloc(*n * sizeof *ix);
+    if (ix == NULL)
+        return NULL;
+    for (size_t r = 0; r < *n; r++) {
+        ix[r].key = PQgetvalue(res, (int)r, col);
+        ix[r].row = (int)r;
+    }
+    qsort(ix, *n, sizeof *ix, key_row_cmp);
+    return ix;
+}
+
+/* The first position of key in ix, or n when it is absent. */
+static size_t index_find(const key_row *ix, size_t n, const char *key)
+{
+    size_t lo = 0, hi = n;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (strcmp(ix[mid].key, key) < 0)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo < n && strcmp(ix[lo].key, key) == 0 ? lo : n;
+}
+
 static int64_t money_of(const PGresult *res, int row, int col)
 {
     int64_t v = 0;
@@ -199,10 +249,8 @@ static int64_t money_of(const PGresult *res, int row, int col)
 
 static account *find_account_by_number(batch *b, const char *number)
 {
-    for (size_t i = 0; i < b->n_accounts; i++)
-        if (!b->accounts[i].internal && strcmp(b->accounts[i].number, number) == 0)
-            return &b->accounts[i];
-    return NULL;
+    size_t at = index_find(b->by_number, b->n_by_number, number);
+    return at < b->n_by_number ? &b->accounts[b->by_number[at].row] : NULL;
 }
 
 static account *find_account_by_id(batch *b, const char *id)
@@ -417,6 +465,7 @@ static void decide(batch *b, decision *d, const char *force_code, const char *fo
 static void batch_free(batch *b)
 {
     free(b->accounts);
+    free(b->by_number);
     free(b->originals);
     free(b->decisions);
 }
@@ -522,6 +571,17 @@ static int read_accounts(batch *b, const PGresult *res)
         a->credit_normal = PQgetvalue(res, r, 9)[0] == 't';
         snprintf(a->gl_code, sizeof a->gl_code, "%s", PQgetvalue(res, r, 10));
     }
+    b->by_number = malloc((b->n_accounts + 1) * sizeof *b->by_number);
+    if (b->by_number == NULL)
+        return -1;
+    for (size_t i = 0; i < b->n_accounts; i++) {
+        if (b->accounts[i].internal)
+            continue;
+        b->by_number[b->n_by_number].key = b->accounts[i].number;
+        b->by_number[b->n_by_number++].row = (int)i;
+    }
+    if (b->n_by_number > 0)
+        qsort(b->by_number, b->n_by_number, sizeof *b->by_number, key_row_cmp);
     return 0;
 }
 
@@ -545,16 +605,34 @@ static void read_relocked_originals(batch *b, const PGresult *res)
     }
 }
 
-/* Reads SQL_RECORDED: commands already recorded, and repeats within the batch, are skipped. */
-static void read_recorded(batch *b, const PGresult *res)
+/* Reads SQL_RECORDED: commands already recorded, and repeats within the batch, are skipped.
+ * Returns -1 when out of memory. */
+static int read_recorded(batch *b, const PGresult *res)
 {
+    size_t n_rec = 0;
+    key_row *rec = index_column(res, 0, &n_rec);
+    key_row *mine = b->n > 0 ? malloc(b->n * sizeof *mine) : NULL;
+    int rc = -1;
+
+    if ((n_rec > 0 && rec == NULL) || (b->n > 0 && mine == NULL))
+        goto out;
     for (size_t i = 0; i < b->n; i++) {
-        decision *d = &b->decisions[i];
-        for (int r = 0; r < PQntuples(res) && !d->skip; r++)
-            d->skip = strcmp(PQgetvalue(res, r, 0), d->cmd->transaction_id) == 0;
-        for (size_t j = 0; j < i && !d->skip; j++)
-            d->skip = strcmp(b->decisions[j].cmd->transaction_id, d->cmd->transaction_id) == 0;
+        mine[i].key = b->decisions[i].cmd->transaction_id;
+        mine[i].row = (int)i;
     }
+    if (b->n > 0)
+        qsort(mine, b->n, sizeof *mine, key_row_cmp);
+    /* Sorted by (id, position): every command but the first of its id is a repeat. */
+    for (size_t x = 0; x < b->n; x++) {
+        decision *d = &b->decisions[mine[x].row];
+        d->skip = (x > 0 && strcmp(mine[x - 1].key, mine[x].key) == 0) ||
+                  index_find(rec, n_rec, mine[x].key) < n_rec;
+    }
+    rc = 0;
+out:
+    free(rec);
+    free(mine);
+    return rc;
 }
 
 static const char *ms_text(int64_t ms, char *buf, size_t size)
@@ -776,7 +854,11 @@ lg_db_status wk_apply_batch(PGconn *db, const char *tenant_id, lg_txn_command *c
         }
         if (n_originals > 0)
             read_relocked_originals(&b, p.results[++k]);
-        read_recorded(&b, p.results[k + 1]);
+        if (read_recorded(&b, p.results[k + 1]) != 0) {
+            snprintf(err, err_size, "out of memory");
+            st = LG_DB_FATAL;
+            goto fail;
+        }
     }
     wk_pipeline_clear(&p);
 
@@ -848,6 +930,8 @@ lg_db_status wk_load_outcomes(PGconn *db, const char *tenant_id, lg_txn_command 
     wk_step *s;
     lg_db_status st = LG_DB_OK;
     const char *param;
+    key_row *t_ix = NULL, *e_ix = NULL;
+    size_t n_t = 0, n_e = 0;
 
     memset(out, 0, n * sizeof *out);
     memset(&p, 0, sizeof p);
@@ -871,16 +955,21 @@ lg_db_status wk_load_outcomes(PGconn *db, const char *tenant_id, lg_txn_command 
     t = p.results[1];
     e = p.results[2];
 
+    t_ix = index_column(t, 0, &n_t);
+    e_ix = index_column(e, 1, &n_e);
+    if ((n_t > 0 && t_ix == NULL) || (n_e > 0 && e_ix == NULL)) {
+        snprintf(err, err_size, "out of memory");
+        st = LG_DB_FATAL;
+        goto out;
+    }
     for (size_t i = 0; i < n; i++) {
         wk_outcome *o = &out[i];
         const char *txn_id = cmds[i]->transaction_id;
-        int row = -1;
-        size_t k = 0;
-        for (int r = 0; r < PQntuples(t) && row < 0; r++)
-            if (strcmp(PQgetvalue(t, r, 0), txn_id) == 0)
-                row = r;
-        if (row < 0)
+        size_t at = index_find(t_ix, n_t, txn_id), first;
+        int row;
+        if (at == n_t)
             continue;
+        row = t_ix[at].row;
         {
             char event_id[LG_UUID_STRLEN];
             const char *status = PQgetvalue(t, row, 3);
@@ -898,9 +987,9 @@ lg_db_status wk_load_outcomes(PGconn *db, const char *tenant_id, lg_txn_command 
             o->result.processed_at_ms = ms_of(t, row, 6);
             o->recorded_by = text_or_null(t, row, 7);
         }
-        for (int r = 0; r < PQntuples(e); r++)
-            if (strcmp(PQgetvalue(e, r, 1), txn_id) == 0)
-                o->n_entries++;
+        first = index_find(e_ix, n_e, txn_id);
+        for (size_t x = first; x < n_e && strcmp(e_ix[x].key, txn_id) == 0; x++)
+            o->n_entries++;
         if (o->n_entries == 0)
             continue;
         o->entries = calloc(o->n_entries, sizeof *o->entries);
@@ -910,11 +999,9 @@ lg_db_status wk_load_outcomes(PGconn *db, const char *tenant_id, lg_txn_command 
             st = LG_DB_FATAL;
             goto out;
         }
-        for (int r = 0; r < PQntuples(e); r++) {
-            lg_ledger_event *ev;
-            if (strcmp(PQgetvalue(e, r, 1), txn_id) != 0)
-                continue;
-            ev = &o->entries[k++];
+        for (size_t k = 0; k < o->n_entries; k++) {
+            int r = e_ix[first + k].row; /* entry_seq order: ties keep the row order */
+            lg_ledger_event *ev = &o->entries[k];
             ev->event_id = strdup(PQgetvalue(e, r, 0));
             ev->tenant_id = strdup(tenant_id);
             ev->entry_id = strdup(PQgetvalue(e, r, 0));
@@ -932,6 +1019,8 @@ lg_db_status wk_load_outcomes(PGconn *db, const char *tenant_id, lg_txn_command 
         }
     }
 out:
+    free(t_ix);
+    free(e_ix);
     wk_pipeline_clear(&p);
     arr_free(&ids);
     return st;
