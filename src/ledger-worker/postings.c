@@ -29,8 +29,9 @@
  *
  * One batch is one PostgreSQL transaction:
  *   1. lock every account the batch touches (its customer accounts, the originals' accounts of
- *      its reversals, and the internal accounts of its currencies) in id order - one fixed order,
- *      so concurrent batches cannot deadlock;
+ *      its reversals, and the internal accounts its deposits, withdrawals, fees and interest
+ *      post to, in their currencies) in id order - one fixed order, so concurrent batches
+ *      cannot deadlock;
  *   2. under those locks, find which commands are already recorded (a redelivery or a zombie's
  *      duplicate: skipped, their recorded outcome is re-emitted) - a concurrent applier of the
  *      same command needs the same locks, so this check cannot race;
@@ -462,6 +463,27 @@ static void decide(batch *b, decision *d, const char *force_code, const char *fo
         d->orig->reversed_in_batch = 1;
 }
 
+/* The internal account a command type posts to (with the command's currency), or NULL: a
+ * TRANSFER touches customer accounts only, and a REVERSAL the original's accounts, which are
+ * locked by id. A batch locks only these, so batches of plain transfers never queue on the
+ * bank's internal accounts. */
+static const char *internal_gl(lg_txn_type type)
+{
+    switch (type) {
+    case LG_TXN_DEPOSIT:
+    case LG_TXN_WITHDRAWAL:
+        return GL_CASH;
+    case LG_TXN_FEE:
+        return GL_FEE_INCOME;
+    case LG_TXN_INTEREST:
+        return GL_INTEREST_EXPENSE;
+    case LG_TXN_TRANSFER:
+    case LG_TXN_REVERSAL:
+        break;
+    }
+    return NULL;
+}
+
 static void batch_free(batch *b)
 {
     free(b->accounts);
@@ -496,9 +518,9 @@ static int collect_originals(batch *b, pg_array *want)
     return (int)b->n_originals;
 }
 
-/* Reads SQL_ORIGINALS: the originals found, with their entries; their accounts go to ids and
- * their currencies to currencies, so that the lock covers them. */
-static void read_originals(batch *b, const PGresult *res, pg_array *ids, pg_array *currencies)
+/* Reads SQL_ORIGINALS: the originals found, with their entries; their accounts (internal ones
+ * included) go to ids, so that the lock covers them. */
+static void read_originals(batch *b, const PGresult *res, pg_array *ids)
 {
     for (int r = 0; r < PQntuples(res); r++) {
         original *o = find_original(b, PQgetvalue(res, r, 0));
@@ -512,7 +534,6 @@ static void read_originals(batch *b, const PGresult *res, pg_array *ids, pg_arra
             o->amount = money_of(res, r, 4);
             snprintf(o->from_id, sizeof o->from_id, "%s", PQgetvalue(res, r, 5));
             snprintf(o->to_id, sizeof o->to_id, "%s", PQgetvalue(res, r, 6));
-            arr_add(currencies, o->currency);
         }
         if (!PQgetisnull(res, r, 7) && o->n_entries < 4) {
             snprintf(o->entry_account[o->n_entries], LG_UUID_STRLEN, "%s", PQgetvalue(res, r, 7));
@@ -779,7 +800,8 @@ lg_db_status wk_apply_batch(PGconn *db, const char *tenant_id, lg_txn_command *c
                             char *err, size_t err_size)
 {
     batch b;
-    pg_array numbers = {0}, ids = {0}, currencies = {0}, want = {0}, txn_ids = {0};
+    pg_array numbers = {0}, ids = {0}, currencies = {0}, gl_codes = {0}, want = {0},
+             txn_ids = {0};
     wk_pipeline p;
     writes w;
     wk_step *s;
@@ -803,8 +825,10 @@ lg_db_status wk_apply_batch(PGconn *db, const char *tenant_id, lg_txn_command *c
             arr_add(&numbers, c->from_account);
         if (c->to_account != NULL)
             arr_add(&numbers, c->to_account);
-        if (c->currency != NULL && c->currency[0] != '\0')
+        if (c->currency != NULL && c->currency[0] != '\0' && internal_gl(c->type) != NULL) {
             arr_add(&currencies, c->currency);
+            arr_add(&gl_codes, internal_gl(c->type));
+        }
         arr_add(&txn_ids, c->transaction_id);
     }
     n_originals = collect_originals(&b, &want);
@@ -822,17 +846,18 @@ lg_db_status wk_apply_batch(PGconn *db, const char *tenant_id, lg_txn_command *c
         st = wk_pipeline_run(db, &p, "reading reversal originals", err, err_size);
         if (st != LG_DB_OK)
             goto fail;
-        read_originals(&b, p.results[1], &ids, &currencies);
+        read_originals(&b, p.results[1], &ids);
         wk_pipeline_clear(&p);
     }
 
     if (!began)
         wk_pipeline_add(&p, SQL_RAW, "BEGIN");
     s = wk_pipeline_add(&p, SQL_LOCK_ACCOUNTS, NULL);
-    s->n_params = 3;
+    s->n_params = 4;
     s->params[0] = arr_done(&numbers);
     s->params[1] = arr_done(&ids);
     s->params[2] = arr_done(&currencies);
+    s->params[3] = arr_done(&gl_codes);
     if (n_originals > 0) {
         s = wk_pipeline_add(&p, SQL_RELOCK_ORIGINALS, NULL);
         s->n_params = 1;
@@ -894,6 +919,7 @@ out:
     arr_free(&numbers);
     arr_free(&ids);
     arr_free(&currencies);
+    arr_free(&gl_codes);
     arr_free(&want);
     arr_free(&txn_ids);
     batch_free(&b);
