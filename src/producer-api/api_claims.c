@@ -14,7 +14,12 @@
  * of that key (an older record, or an earlier claim in the same group) learns that the key
  * exists and goes on exactly as a lone claim that lost the race (api_routes.c reads the
  * record). When the statement fails, every claim of the group is retried alone, so errors are
- * answered as before. LEDGER_API_GROUP_COMMIT=0 turns group commit off.
+ * answered as before.
+ *
+ * LEDGER_API_GROUP_COMMIT (default 4) groups of one tenant may be committing at once, each on
+ * its own pooled connection: with no more HTTP threads than that, every claim commits alone as
+ * before; beyond, the claims that arrive while those commits run share the next ones. 0 turns
+ * group commit off.
  */
 #include "api_claims.h"
 
@@ -32,6 +37,7 @@
 typedef struct claim {
     const char *const *params;
     int outcome; /* API_CLAIM_*, or CLAIM_PENDING */
+    int taken;   /* a leader is writing it */
     struct claim *next;
 } claim;
 
@@ -42,22 +48,22 @@ typedef struct group {
     pthread_mutex_t lock;
     pthread_cond_t done;
     claim *head, **tail;
-    int busy; /* a leader is writing a group */
+    int busy; /* leaders writing a group */
     struct group *next;
 } group;
 
 static pthread_mutex_t groups_lock = PTHREAD_MUTEX_INITIALIZER;
 static group *groups;
 static pthread_once_t config_once = PTHREAD_ONCE_INIT;
-static int enabled = 1;
+static int writers = 4;
 
 static void read_config(void)
 {
     char err[256];
-    long v = 1;
-    if (lg_config_int("LEDGER_API_GROUP_COMMIT", 1, 0, 1, &v, err, sizeof err) != 0)
-        lg_log_warn("configuration: %s; group commit stays on", err);
-    enabled = v != 0;
+    long v = 4;
+    if (lg_config_int("LEDGER_API_GROUP_COMMIT", 4, 0, 64, &v, err, sizeof err) != 0)
+        lg_log_warn("configuration: %s; group commit keeps 4 writers a tenant", err);
+    writers = (int)v;
 }
 
 /* The tenant's group (made on its first claim; groups live as long as the process). */
@@ -142,23 +148,24 @@ out:
 int api_claim_group(api_server *s, const lg_tenant *tenant,
                     const char *const params[API_CLAIM_PARAMS])
 {
-    claim me = {params, CLAIM_PENDING, NULL};
+    claim me = {params, CLAIM_PENDING, 0, NULL};
     group *g;
 
     pthread_once(&config_once, read_config);
-    if (!enabled || (g = group_of(tenant->id)) == NULL)
+    if (writers == 0 || (g = group_of(tenant->id)) == NULL)
         return API_CLAIM_FALLBACK;
     pthread_mutex_lock(&g->lock);
     *g->tail = &me;
     g->tail = &me.next;
     while (me.outcome == CLAIM_PENDING) {
-        if (!g->busy) {
+        if (!me.taken && g->busy < writers) {
             claim *batch[GROUP_MAX];
             int outcome[GROUP_MAX];
             size_t n = 0;
-            g->busy = 1;
+            g->busy++;
             while (g->head != NULL && n < GROUP_MAX) {
-                batch[n++] = g->head;
+                batch[n] = g->head;
+                batch[n++]->taken = 1;
                 g->head = g->head->next;
             }
             if (g->head == NULL)
@@ -168,7 +175,7 @@ int api_claim_group(api_server *s, const lg_tenant *tenant,
             pthread_mutex_lock(&g->lock);
             for (size_t i = 0; i < n; i++)
                 batch[i]->outcome = outcome[i];
-            g->busy = 0;
+            g->busy--;
             pthread_cond_broadcast(&g->done);
         } else {
             pthread_cond_wait(&g->done, &g->lock);
