@@ -11,6 +11,8 @@
 SELECT
   '{' || string_agg(f.number || ',' || t.number, ',') || '}' AS numbers,
   '{' || string_agg('USD', ',') || '}' AS currencies,
+  '{}' AS internal_currencies, -- transfers post to no internal account: none is locked
+  '{}' AS gl_codes,
   '{' || string_agg(x.tid::text, ',') || '}' AS txn_ids,
   '{' || string_agg('TRANSFER', ',') || '}' AS types,
   '{' || string_agg('0.01', ',') || '}' AS amounts,
@@ -43,7 +45,7 @@ JOIN bench_accounts t ON t.i = 1 + (x.fi + x.off) % :naccts
 \gset
 \startpipeline
 BEGIN;
-SELECT id, account_number, account_type = 'INTERNAL', status, currency, balance::text, available_balance::text, minimum_balance::text, overdraft_limit::text, normal_side = 'CREDIT', gl_code FROM accounts WHERE deleted_at IS NULL AND (account_number = ANY(:numbers::text[]) OR id = ANY(:empty::uuid[]) OR (account_type = 'INTERNAL' AND currency = ANY(:currencies::text[]))) ORDER BY id FOR UPDATE;
+SELECT id, account_number, account_type = 'INTERNAL', status, currency, balance::text, available_balance::text, minimum_balance::text, overdraft_limit::text, normal_side = 'CREDIT', gl_code FROM accounts WHERE deleted_at IS NULL AND (account_number = ANY(:numbers::text[]) OR id = ANY(:empty::uuid[]) OR (account_type = 'INTERNAL' AND (currency, gl_code) IN (SELECT c, g FROM unnest(:internal_currencies::text[], :gl_codes::text[]) AS u(c, g)))) ORDER BY id FOR UPDATE;
 SELECT id FROM transactions WHERE id = ANY(:txn_ids::uuid[]);
 \endpipeline
 \startpipeline

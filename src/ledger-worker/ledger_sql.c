@@ -24,7 +24,8 @@ static const struct {
          " FROM accounts"
          " WHERE deleted_at IS NULL AND (account_number = ANY($1::text[])"
          "   OR id = ANY($2::uuid[])"
-         "   OR (account_type = 'INTERNAL' AND currency = ANY($3::text[])))"
+         "   OR (account_type = 'INTERNAL' AND (currency, gl_code) IN"
+         "     (SELECT c, g FROM unnest($3::text[], $4::text[]) AS u(c, g))))"
          " ORDER BY id FOR UPDATE"},
     [SQL_RELOCK_ORIGINALS] = {"wk_relock_originals",
                               "SELECT id, status FROM transactions WHERE id = ANY($1::uuid[])"

@@ -29,8 +29,9 @@
  *
  * One batch is one PostgreSQL transaction:
  *   1. lock every account the batch touches (its customer accounts, the originals' accounts of
- *      its reversals, and the internal accounts of its currencies) in id order - one fixed order,
- *      so concurrent batches cannot deadlock;
+ *      its reversals, and the internal accounts its deposits, withdrawals, fees and interest
+ *      post to, in their currencies) in id order - one fixed order, so concurrent batches
+ *      cannot deadlock;
  *   2. under those locks, find which commands are already recorded (a redelivery or a zombie's
  *      duplicate: skipped, their recorded outcome is re-emitted) - a concurrent applier of the
  *      same command needs the same locks, so this check cannot race;
@@ -115,6 +116,8 @@ typedef struct {
     decision *decisions;
     size_t n;
     const char *const *positions; /* may be NULL */
+    struct key_row *by_number;    /* the customer accounts by number */
+    size_t n_by_number;
 } batch;
 
 /* A growable text[] literal for PostgreSQL ("{a,b,NULL}"); values are quoted. */
@@ -189,6 +192,54 @@ static const char *arr_done(pg_array *a)
     return a->buf;
 }
 
+/* A sorted index of text keys (a result column, or command ids) with their row numbers: the
+ * lookups of a batch are O(log n) instead of a scan of every row per command. Ties keep the
+ * row order, so the rows of one key come out in the order the query returned them. */
+typedef struct key_row {
+    const char *key;
+    int row;
+} key_row;
+
+static int key_row_cmp(const void *x, const void *y)
+{
+    const key_row *a = x, *b = y;
+    int c = strcmp(a->key, b->key);
+    return c != 0 ? c : (a->row > b->row) - (a->row < b->row);
+}
+
+/* Indexes column col of res. Returns NULL when out of memory (or when res has no rows, with
+ * *n == 0). */
+static key_row *index_column(const PGresult *res, int col, size_t *n)
+{
+    key_row *ix;
+    *n = (size_t)PQntuples(res);
+    if (*n == 0)
+        return NULL;
+    ix = malloc(*n * sizeof *ix);
+    if (ix == NULL)
+        return NULL;
+    for (size_t r = 0; r < *n; r++) {
+        ix[r].key = PQgetvalue(res, (int)r, col);
+        ix[r].row = (int)r;
+    }
+    qsort(ix, *n, sizeof *ix, key_row_cmp);
+    return ix;
+}
+
+/* The first position of key in ix, or n when it is absent. */
+static size_t index_find(const key_row *ix, size_t n, const char *key)
+{
+    size_t lo = 0, hi = n;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (strcmp(ix[mid].key, key) < 0)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo < n && strcmp(ix[lo].key, key) == 0 ? lo : n;
+}
+
 static int64_t money_of(const PGresult *res, int row, int col)
 {
     int64_t v = 0;
@@ -199,10 +250,8 @@ static int64_t money_of(const PGresult *res, int row, int col)
 
 static account *find_account_by_number(batch *b, const char *number)
 {
-    for (size_t i = 0; i < b->n_accounts; i++)
-        if (!b->accounts[i].internal && strcmp(b->accounts[i].number, number) == 0)
-            return &b->accounts[i];
-    return NULL;
+    size_t at = index_find(b->by_number, b->n_by_number, number);
+    return at < b->n_by_number ? &b->accounts[b->by_number[at].row] : NULL;
 }
 
 static account *find_account_by_id(batch *b, const char *id)
@@ -414,9 +463,31 @@ static void decide(batch *b, decision *d, const char *force_code, const char *fo
         d->orig->reversed_in_batch = 1;
 }
 
+/* The internal account a command type posts to (with the command's currency), or NULL: a
+ * TRANSFER touches customer accounts only, and a REVERSAL the original's accounts, which are
+ * locked by id. A batch locks only these, so batches of plain transfers never queue on the
+ * bank's internal accounts. */
+static const char *internal_gl(lg_txn_type type)
+{
+    switch (type) {
+    case LG_TXN_DEPOSIT:
+    case LG_TXN_WITHDRAWAL:
+        return GL_CASH;
+    case LG_TXN_FEE:
+        return GL_FEE_INCOME;
+    case LG_TXN_INTEREST:
+        return GL_INTEREST_EXPENSE;
+    case LG_TXN_TRANSFER:
+    case LG_TXN_REVERSAL:
+        break;
+    }
+    return NULL;
+}
+
 static void batch_free(batch *b)
 {
     free(b->accounts);
+    free(b->by_number);
     free(b->originals);
     free(b->decisions);
 }
@@ -447,9 +518,9 @@ static int collect_originals(batch *b, pg_array *want)
     return (int)b->n_originals;
 }
 
-/* Reads SQL_ORIGINALS: the originals found, with their entries; their accounts go to ids and
- * their currencies to currencies, so that the lock covers them. */
-static void read_originals(batch *b, const PGresult *res, pg_array *ids, pg_array *currencies)
+/* Reads SQL_ORIGINALS: the originals found, with their entries; their accounts (internal ones
+ * included) go to ids, so that the lock covers them. */
+static void read_originals(batch *b, const PGresult *res, pg_array *ids)
 {
     for (int r = 0; r < PQntuples(res); r++) {
         original *o = find_original(b, PQgetvalue(res, r, 0));
@@ -463,7 +534,6 @@ static void read_originals(batch *b, const PGresult *res, pg_array *ids, pg_arra
             o->amount = money_of(res, r, 4);
             snprintf(o->from_id, sizeof o->from_id, "%s", PQgetvalue(res, r, 5));
             snprintf(o->to_id, sizeof o->to_id, "%s", PQgetvalue(res, r, 6));
-            arr_add(currencies, o->currency);
         }
         if (!PQgetisnull(res, r, 7) && o->n_entries < 4) {
             snprintf(o->entry_account[o->n_entries], LG_UUID_STRLEN, "%s", PQgetvalue(res, r, 7));
@@ -522,6 +592,17 @@ static int read_accounts(batch *b, const PGresult *res)
         a->credit_normal = PQgetvalue(res, r, 9)[0] == 't';
         snprintf(a->gl_code, sizeof a->gl_code, "%s", PQgetvalue(res, r, 10));
     }
+    b->by_number = malloc((b->n_accounts + 1) * sizeof *b->by_number);
+    if (b->by_number == NULL)
+        return -1;
+    for (size_t i = 0; i < b->n_accounts; i++) {
+        if (b->accounts[i].internal)
+            continue;
+        b->by_number[b->n_by_number].key = b->accounts[i].number;
+        b->by_number[b->n_by_number++].row = (int)i;
+    }
+    if (b->n_by_number > 0)
+        qsort(b->by_number, b->n_by_number, sizeof *b->by_number, key_row_cmp);
     return 0;
 }
 
@@ -545,16 +626,34 @@ static void read_relocked_originals(batch *b, const PGresult *res)
     }
 }
 
-/* Reads SQL_RECORDED: commands already recorded, and repeats within the batch, are skipped. */
-static void read_recorded(batch *b, const PGresult *res)
+/* Reads SQL_RECORDED: commands already recorded, and repeats within the batch, are skipped.
+ * Returns -1 when out of memory. */
+static int read_recorded(batch *b, const PGresult *res)
 {
+    size_t n_rec = 0;
+    key_row *rec = index_column(res, 0, &n_rec);
+    key_row *mine = b->n > 0 ? malloc(b->n * sizeof *mine) : NULL;
+    int rc = -1;
+
+    if ((n_rec > 0 && rec == NULL) || (b->n > 0 && mine == NULL))
+        goto out;
     for (size_t i = 0; i < b->n; i++) {
-        decision *d = &b->decisions[i];
-        for (int r = 0; r < PQntuples(res) && !d->skip; r++)
-            d->skip = strcmp(PQgetvalue(res, r, 0), d->cmd->transaction_id) == 0;
-        for (size_t j = 0; j < i && !d->skip; j++)
-            d->skip = strcmp(b->decisions[j].cmd->transaction_id, d->cmd->transaction_id) == 0;
+        mine[i].key = b->decisions[i].cmd->transaction_id;
+        mine[i].row = (int)i;
     }
+    if (b->n > 0)
+        qsort(mine, b->n, sizeof *mine, key_row_cmp);
+    /* Sorted by (id, position): every command but the first of its id is a repeat. */
+    for (size_t x = 0; x < b->n; x++) {
+        decision *d = &b->decisions[mine[x].row];
+        d->skip = (x > 0 && strcmp(mine[x - 1].key, mine[x].key) == 0) ||
+                  index_find(rec, n_rec, mine[x].key) < n_rec;
+    }
+    rc = 0;
+out:
+    free(rec);
+    free(mine);
+    return rc;
 }
 
 static const char *ms_text(int64_t ms, char *buf, size_t size)
@@ -701,7 +800,8 @@ lg_db_status wk_apply_batch(PGconn *db, const char *tenant_id, lg_txn_command *c
                             char *err, size_t err_size)
 {
     batch b;
-    pg_array numbers = {0}, ids = {0}, currencies = {0}, want = {0}, txn_ids = {0};
+    pg_array numbers = {0}, ids = {0}, currencies = {0}, gl_codes = {0}, want = {0},
+             txn_ids = {0};
     wk_pipeline p;
     writes w;
     wk_step *s;
@@ -725,8 +825,10 @@ lg_db_status wk_apply_batch(PGconn *db, const char *tenant_id, lg_txn_command *c
             arr_add(&numbers, c->from_account);
         if (c->to_account != NULL)
             arr_add(&numbers, c->to_account);
-        if (c->currency != NULL && c->currency[0] != '\0')
+        if (c->currency != NULL && c->currency[0] != '\0' && internal_gl(c->type) != NULL) {
             arr_add(&currencies, c->currency);
+            arr_add(&gl_codes, internal_gl(c->type));
+        }
         arr_add(&txn_ids, c->transaction_id);
     }
     n_originals = collect_originals(&b, &want);
@@ -744,17 +846,18 @@ lg_db_status wk_apply_batch(PGconn *db, const char *tenant_id, lg_txn_command *c
         st = wk_pipeline_run(db, &p, "reading reversal originals", err, err_size);
         if (st != LG_DB_OK)
             goto fail;
-        read_originals(&b, p.results[1], &ids, &currencies);
+        read_originals(&b, p.results[1], &ids);
         wk_pipeline_clear(&p);
     }
 
     if (!began)
         wk_pipeline_add(&p, SQL_RAW, "BEGIN");
     s = wk_pipeline_add(&p, SQL_LOCK_ACCOUNTS, NULL);
-    s->n_params = 3;
+    s->n_params = 4;
     s->params[0] = arr_done(&numbers);
     s->params[1] = arr_done(&ids);
     s->params[2] = arr_done(&currencies);
+    s->params[3] = arr_done(&gl_codes);
     if (n_originals > 0) {
         s = wk_pipeline_add(&p, SQL_RELOCK_ORIGINALS, NULL);
         s->n_params = 1;
@@ -776,7 +879,11 @@ lg_db_status wk_apply_batch(PGconn *db, const char *tenant_id, lg_txn_command *c
         }
         if (n_originals > 0)
             read_relocked_originals(&b, p.results[++k]);
-        read_recorded(&b, p.results[k + 1]);
+        if (read_recorded(&b, p.results[k + 1]) != 0) {
+            snprintf(err, err_size, "out of memory");
+            st = LG_DB_FATAL;
+            goto fail;
+        }
     }
     wk_pipeline_clear(&p);
 
@@ -812,6 +919,7 @@ out:
     arr_free(&numbers);
     arr_free(&ids);
     arr_free(&currencies);
+    arr_free(&gl_codes);
     arr_free(&want);
     arr_free(&txn_ids);
     batch_free(&b);
@@ -848,6 +956,8 @@ lg_db_status wk_load_outcomes(PGconn *db, const char *tenant_id, lg_txn_command 
     wk_step *s;
     lg_db_status st = LG_DB_OK;
     const char *param;
+    key_row *t_ix = NULL, *e_ix = NULL;
+    size_t n_t = 0, n_e = 0;
 
     memset(out, 0, n * sizeof *out);
     memset(&p, 0, sizeof p);
@@ -871,16 +981,21 @@ lg_db_status wk_load_outcomes(PGconn *db, const char *tenant_id, lg_txn_command 
     t = p.results[1];
     e = p.results[2];
 
+    t_ix = index_column(t, 0, &n_t);
+    e_ix = index_column(e, 1, &n_e);
+    if ((n_t > 0 && t_ix == NULL) || (n_e > 0 && e_ix == NULL)) {
+        snprintf(err, err_size, "out of memory");
+        st = LG_DB_FATAL;
+        goto out;
+    }
     for (size_t i = 0; i < n; i++) {
         wk_outcome *o = &out[i];
         const char *txn_id = cmds[i]->transaction_id;
-        int row = -1;
-        size_t k = 0;
-        for (int r = 0; r < PQntuples(t) && row < 0; r++)
-            if (strcmp(PQgetvalue(t, r, 0), txn_id) == 0)
-                row = r;
-        if (row < 0)
+        size_t at = index_find(t_ix, n_t, txn_id), first;
+        int row;
+        if (at == n_t)
             continue;
+        row = t_ix[at].row;
         {
             char event_id[LG_UUID_STRLEN];
             const char *status = PQgetvalue(t, row, 3);
@@ -898,9 +1013,9 @@ lg_db_status wk_load_outcomes(PGconn *db, const char *tenant_id, lg_txn_command 
             o->result.processed_at_ms = ms_of(t, row, 6);
             o->recorded_by = text_or_null(t, row, 7);
         }
-        for (int r = 0; r < PQntuples(e); r++)
-            if (strcmp(PQgetvalue(e, r, 1), txn_id) == 0)
-                o->n_entries++;
+        first = index_find(e_ix, n_e, txn_id);
+        for (size_t x = first; x < n_e && strcmp(e_ix[x].key, txn_id) == 0; x++)
+            o->n_entries++;
         if (o->n_entries == 0)
             continue;
         o->entries = calloc(o->n_entries, sizeof *o->entries);
@@ -910,11 +1025,9 @@ lg_db_status wk_load_outcomes(PGconn *db, const char *tenant_id, lg_txn_command 
             st = LG_DB_FATAL;
             goto out;
         }
-        for (int r = 0; r < PQntuples(e); r++) {
-            lg_ledger_event *ev;
-            if (strcmp(PQgetvalue(e, r, 1), txn_id) != 0)
-                continue;
-            ev = &o->entries[k++];
+        for (size_t k = 0; k < o->n_entries; k++) {
+            int r = e_ix[first + k].row; /* entry_seq order: ties keep the row order */
+            lg_ledger_event *ev = &o->entries[k];
             ev->event_id = strdup(PQgetvalue(e, r, 0));
             ev->tenant_id = strdup(tenant_id);
             ev->entry_id = strdup(PQgetvalue(e, r, 0));
@@ -932,6 +1045,8 @@ lg_db_status wk_load_outcomes(PGconn *db, const char *tenant_id, lg_txn_command 
         }
     }
 out:
+    free(t_ix);
+    free(e_ix);
     wk_pipeline_clear(&p);
     arr_free(&ids);
     return st;

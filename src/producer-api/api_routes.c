@@ -1,5 +1,6 @@
 /* producer-api routes: parse, authorise, then produce (writes) or query (reads). */
 #include "api.h"
+#include "api_claims.h"
 
 #include "lg_avro.h"
 #include "lg_db.h"
@@ -78,12 +79,19 @@ static int idempotency_claim(api_request *r, const api_caller *caller, const cha
     PGconn *db;
     PGresult *res;
     lg_problem p;
-    int outcome = IDEM_FAILED;
+    int outcome = IDEM_FAILED, grouped;
 
     if (request_fingerprint(r, fingerprint) != 0) {
         problem(r, 500, "/problems/internal", "Internal error", "the request cannot be read");
         return IDEM_FAILED;
     }
+    snprintf(response, sizeof response, "{\"id\":\"%s\",\"status\":\"PENDING\"}", txn_id);
+    /* With the concurrent claims of the tenant, one commit for all (api_claims.c). */
+    grouped = api_claim_group(r->server, &caller->tenant,
+                              (const char *const[]){key, r->url, r->method, fingerprint, txn_id,
+                                                    response, caller->user_id, ip});
+    if (grouped == API_CLAIM_NEW)
+        return IDEM_NEW;
     db = lg_router_acquire(r->server->router, caller->tenant.id, r->server->db_wait_ms, err,
                            sizeof err);
     if (db == NULL) {
@@ -94,8 +102,9 @@ static int idempotency_claim(api_request *r, const api_caller *caller, const cha
                 "later with the same Idempotency-Key");
         return IDEM_FAILED;
     }
-    snprintf(response, sizeof response, "{\"id\":\"%s\",\"status\":\"PENDING\"}", txn_id);
-    res = lg_db_query(db,
+    res = grouped == API_CLAIM_EXISTS
+              ? NULL
+              : lg_db_query(db,
                       "INSERT INTO idempotency_records (idempotency_key, endpoint, method,"
                       " request_hash, transaction_id, response_status, response_body, user_id,"
                       " ip_address, expires_at) VALUES ($1, $2, $3, $4, $5, 202, $6::jsonb, $7,"
@@ -107,7 +116,7 @@ static int idempotency_claim(api_request *r, const api_caller *caller, const cha
                       err, sizeof err);
     if (res != NULL && PQntuples(res) == 1) {
         outcome = IDEM_NEW;
-    } else if (res != NULL) {
+    } else if (res != NULL || grouped == API_CLAIM_EXISTS) {
         PQclear(res);
         res = lg_db_query(db,
                           "SELECT i.request_hash, t.status, i.transaction_id"

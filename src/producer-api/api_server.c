@@ -366,6 +366,13 @@ void api_kafka_inject_fatal(api_server *s)
     pthread_rwlock_unlock(&s->producer_lock);
 }
 
+/* libmicrohttpd's memory pool of one connection, cleared before every request on a keep-alive
+ * connection. It holds the request line, the headers, the read buffer and the response
+ * headers, never the body: on_request copies the body out chunk by chunk (at most
+ * API_MAX_BODY), so a large body only takes more chunks. 32 KiB (libmicrohttpd's own default)
+ * leaves room for about 16 KiB of headers; larger headers get 431. */
+#define API_CONNECTION_MEMORY (32 * 1024)
+
 struct MHD_Daemon *api_daemon_start(api_server *server, const char *host, unsigned short port,
                                     unsigned int threads, char *err, size_t err_size);
 struct MHD_Daemon *api_daemon_start(api_server *server, const char *host, unsigned short port,
@@ -386,7 +393,7 @@ struct MHD_Daemon *api_daemon_start(api_server *server, const char *host, unsign
                          MHD_OPTION_THREAD_POOL_SIZE, threads, MHD_OPTION_CONNECTION_TIMEOUT,
                          server->conn_timeout_s, MHD_OPTION_CONNECTION_LIMIT, server->max_conns,
                          MHD_OPTION_PER_IP_CONNECTION_LIMIT, server->max_conns_per_ip,
-                         MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)(128 * 1024),
+                         MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)API_CONNECTION_MEMORY,
                          MHD_OPTION_NOTIFY_COMPLETED, on_completed, NULL, MHD_OPTION_END);
     if (d == NULL)
         snprintf(err, err_size, "cannot listen on %s:%u", host, port);

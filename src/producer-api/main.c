@@ -50,7 +50,7 @@ int main(void)
     if (api_metrics_init(&server, err, sizeof err) != 0)
         lg_log_warn("start-up: %s; /metrics will answer 503", err);
     if (master_dsn == NULL || key_file == NULL ||
-        lg_config_int("LEDGER_API_THREADS", 4, 1, 64, &threads, err, sizeof err) != 0 ||
+        lg_config_int("LEDGER_API_THREADS", 16, 1, 64, &threads, err, sizeof err) != 0 ||
         lg_config_int("LEDGER_DB_POOL_PER_TENANT", 4, 1, 100, &pool_size, err, sizeof err) != 0 ||
         lg_config_int("LEDGER_DB_POOL_TOTAL", 100, 1, 10000, &pool_total, err, sizeof err) != 0 ||
         lg_config_int("LEDGER_DB_IDLE_TIMEOUT_S", 300, 0, 86400, &idle_timeout, err, sizeof err) !=

@@ -1,0 +1,30 @@
+/*
+ * Group commit of Idempotency-Key claims (api_claims.c): the concurrent claims of one tenant
+ * are written by one INSERT ... ON CONFLICT DO NOTHING and one commit, instead of one commit
+ * each.
+ */
+#ifndef LG_API_CLAIMS_H
+#define LG_API_CLAIMS_H
+
+#include "api.h"
+
+enum { API_CLAIM_PARAMS = 8 };
+
+/* The outcome of api_claim_group. */
+enum {
+    API_CLAIM_FALLBACK = -1, /* not written (group commit off, or the group's statement failed):
+                              * claim alone, as without group commit */
+    API_CLAIM_EXISTS = 0,    /* the key was claimed before (or earlier in the same group) */
+    API_CLAIM_NEW = 1        /* this request claimed the key; the record is committed */
+};
+
+/*
+ * Claims an idempotency record with the concurrent claims of the same tenant. params: key,
+ * endpoint, method, request hash, transaction id, response body (JSON), user id, IP address
+ * (the columns of idempotency_records, as idempotency_claim in api_routes.c writes them).
+ * Blocks until the group holding this claim committed.
+ */
+int api_claim_group(api_server *s, const lg_tenant *tenant,
+                    const char *const params[API_CLAIM_PARAMS]);
+
+#endif
