@@ -42,18 +42,9 @@
 #define PER_IP     100
 #define IDLE_CONNS 2000
 
-static pid_t api_pid;
 static int api_port;
 static char api_url[128];
 
-static void stop_api(void)
-{
-    if (api_pid > 0) {
-        kill(api_pid, SIGTERM);
-        waitpid(api_pid, NULL, 0);
-        api_pid = 0;
-    }
-}
 
 typedef struct {
     char *body;
@@ -155,51 +146,14 @@ static long healthy(const char *when)
 
 static void start_api(void)
 {
-    char listen[64], log[512], per_ip[16], timeout[16];
-    snprintf(listen, sizeof listen, "127.0.0.1:%d", api_port);
-    snprintf(api_url, sizeof api_url, "http://%s", listen);
-    snprintf(log, sizeof log, "%s/it_abuse-api.log", ITEST_LOG_DIR);
-    snprintf(per_ip, sizeof per_ip, "%d", PER_IP);
-    snprintf(timeout, sizeof timeout, "%d", TIMEOUT_S);
-    CHECK(mkdir(ITEST_LOG_DIR, 0755) == 0 || errno == EEXIST, "mkdir %s: %s", ITEST_LOG_DIR,
-          strerror(errno));
-    api_pid = fork();
-    CHECK(api_pid >= 0, "fork: %s", strerror(errno));
-    if (api_pid == 0) {
-        FILE *f;
-        prctl(PR_SET_PDEATHSIG, SIGKILL);
-        f = freopen(log, "w", stderr);
-        if (f == NULL || dup2(fileno(stderr), STDOUT_FILENO) < 0)
-            _exit(126);
-        setenv("LEDGER_API_LISTEN", listen, 1);
-        setenv("LEDGER_API_RATE_PER_S", RATE, 1);
-        setenv("LEDGER_API_RATE_BURST", "10", 1);
-        setenv("LEDGER_API_CONNECTION_TIMEOUT_S", timeout, 1);
-        setenv("LEDGER_API_MAX_CONNECTIONS", "300", 1);
-        setenv("LEDGER_API_MAX_CONNECTIONS_PER_IP", per_ip, 1);
-        execl(PRODUCER_API_PATH, "producer-api", (char *)NULL);
-        _exit(127);
-    }
-    atexit(stop_api);
-    for (int i = 0; i < 200; i++) {
-        CURL *c = curl_easy_init();
-        answer a = {0};
-        char url[192];
-        long status = 0;
-        snprintf(url, sizeof url, "%s/healthz", api_url);
-        curl_easy_setopt(c, CURLOPT_URL, url);
-        curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_body);
-        curl_easy_setopt(c, CURLOPT_WRITEDATA, &a);
-        curl_easy_setopt(c, CURLOPT_TIMEOUT, 2L);
-        if (curl_easy_perform(c) == CURLE_OK)
-            curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
-        curl_easy_cleanup(c);
-        free(a.body);
-        if (status == 200)
-            return;
-        itest_sleep_ms(100);
-    }
-    CHECK(0, "the test's producer-api did not come up on %s (log %s)", api_url, log);
+    char per_ip[64], timeout[64];
+    snprintf(per_ip, sizeof per_ip, "LEDGER_API_MAX_CONNECTIONS_PER_IP=%d", PER_IP);
+    snprintf(timeout, sizeof timeout, "LEDGER_API_CONNECTION_TIMEOUT_S=%d", TIMEOUT_S);
+    itest_api_start(PRODUCER_API_PATH, api_port, "it_abuse-api.log",
+                    (const char *const[]){"LEDGER_API_RATE_PER_S=" RATE,
+                                          "LEDGER_API_RATE_BURST=10", timeout,
+                                          "LEDGER_API_MAX_CONNECTIONS=300", per_ip, NULL},
+                    api_url, sizeof api_url);
 }
 
 /* A TCP connection to the test's API from the address from (NULL: any). Blocking unless
@@ -490,7 +444,7 @@ int main(void)
     nested_json(&t, other_key);
     rate_limit(&t, other_key);
 
-    stop_api();
+    itest_api_stop();
     printf("it_abuse: OK\n");
     return 0;
 }

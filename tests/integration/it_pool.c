@@ -28,17 +28,8 @@
 
 #define APPNAME "ledger-it-pool"
 
-static pid_t api_pid;
 static char api_url[128];
 
-static void stop_api(void)
-{
-    if (api_pid > 0) {
-        kill(api_pid, SIGTERM);
-        waitpid(api_pid, NULL, 0);
-        api_pid = 0;
-    }
-}
 
 static size_t on_body(char *buf, size_t size, size_t n, void *arg)
 {
@@ -55,49 +46,11 @@ static size_t on_body(char *buf, size_t size, size_t n, void *arg)
 
 static void start_api(int port)
 {
-    char listen[64], log[512];
-    snprintf(listen, sizeof listen, "127.0.0.1:%d", port);
-    snprintf(api_url, sizeof api_url, "http://%s", listen);
-    snprintf(log, sizeof log, "%s/it_pool-api.log", ITEST_LOG_DIR);
-    CHECK(mkdir(ITEST_LOG_DIR, 0755) == 0 || errno == EEXIST, "mkdir %s: %s", ITEST_LOG_DIR,
-          strerror(errno));
-    api_pid = fork();
-    CHECK(api_pid >= 0, "fork: %s", strerror(errno));
-    if (api_pid == 0) {
-        FILE *f;
-        prctl(PR_SET_PDEATHSIG, SIGKILL);
-        f = freopen(log, "w", stderr);
-        if (f == NULL || dup2(fileno(stderr), STDOUT_FILENO) < 0)
-            _exit(126);
-        setenv("LEDGER_API_LISTEN", listen, 1);
-        setenv("LEDGER_DB_POOL_PER_TENANT", "1", 1);
-        setenv("LEDGER_DB_POOL_TOTAL", "2", 1);
-        setenv("LEDGER_DB_WAIT_MS", "300", 1);
-        setenv("LEDGER_DB_IDLE_TIMEOUT_S", "2", 1);
-        setenv("PGAPPNAME", APPNAME, 1);
-        execl(PRODUCER_API_PATH, "producer-api", (char *)NULL);
-        _exit(127);
-    }
-    atexit(stop_api);
-    for (int i = 0; i < 200; i++) {
-        char *body = NULL;
-        CURL *c = curl_easy_init();
-        char url[192];
-        long status = 0;
-        snprintf(url, sizeof url, "%s/healthz", api_url);
-        curl_easy_setopt(c, CURLOPT_URL, url);
-        curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_body);
-        curl_easy_setopt(c, CURLOPT_WRITEDATA, &body);
-        curl_easy_setopt(c, CURLOPT_TIMEOUT, 2L);
-        if (curl_easy_perform(c) == CURLE_OK)
-            curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
-        curl_easy_cleanup(c);
-        free(body);
-        if (status == 200)
-            return;
-        itest_sleep_ms(100);
-    }
-    CHECK(0, "the test's producer-api did not come up on %s (log %s)", api_url, log);
+    itest_api_start(PRODUCER_API_PATH, port, "it_pool-api.log",
+                    (const char *const[]){"LEDGER_DB_POOL_PER_TENANT=1", "LEDGER_DB_POOL_TOTAL=2",
+                                          "LEDGER_DB_WAIT_MS=300", "LEDGER_DB_IDLE_TIMEOUT_S=2",
+                                          "PGAPPNAME=" APPNAME, NULL},
+                    api_url, sizeof api_url);
 }
 
 typedef struct {
@@ -341,7 +294,7 @@ int main(void)
                (long long)(itest_now_ms() - t0));
     }
 
-    stop_api();
+    itest_api_stop();
     curl_global_cleanup();
     printf("it_pool: OK\n");
     return 0;

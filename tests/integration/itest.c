@@ -12,6 +12,7 @@
 #include <signal.h>
 #include <sodium.h>
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -1244,4 +1245,65 @@ void itest_check_exactly_once(const itest_tenant *t, PGconn *db, itest_idset *ac
     CHECK(customer_total == funded_minor, "customer accounts hold %lld, funded %lld",
           (long long)customer_total, (long long)funded_minor);
     itest_idset_free(&entries);
+}
+
+static pid_t own_api_pid;
+
+void itest_api_stop(void)
+{
+    if (own_api_pid > 0) {
+        kill(own_api_pid, SIGTERM);
+        waitpid(own_api_pid, NULL, 0);
+        own_api_pid = 0;
+    }
+}
+
+static size_t discard_body(char *buf, size_t size, size_t n, void *arg)
+{
+    (void)buf;
+    (void)arg;
+    return size * n;
+}
+
+void itest_api_start(const char *api_path, int port, const char *log_name, const char *const *env,
+                     char *url, size_t url_size)
+{
+    char listen[64], log[512], health[192];
+    CHECK(own_api_pid == 0, "itest_api_start: an API of the test's own is already running");
+    snprintf(listen, sizeof listen, "127.0.0.1:%d", port);
+    snprintf(url, url_size, "http://%s", listen);
+    snprintf(health, sizeof health, "http://%s/healthz", listen);
+    snprintf(log, sizeof log, "%s/%s", ITEST_LOG_DIR, log_name);
+    CHECK(mkdir(ITEST_LOG_DIR, 0755) == 0 || errno == EEXIST, "mkdir %s: %s", ITEST_LOG_DIR,
+          strerror(errno));
+    own_api_pid = fork();
+    CHECK(own_api_pid >= 0, "fork: %s", strerror(errno));
+    if (own_api_pid == 0) {
+        FILE *f;
+        prctl(PR_SET_PDEATHSIG, SIGKILL);
+        f = freopen(log, "w", stderr);
+        if (f == NULL || dup2(fileno(stderr), STDOUT_FILENO) < 0)
+            _exit(126);
+        setenv("LEDGER_API_LISTEN", listen, 1);
+        for (size_t i = 0; env != NULL && env[i] != NULL; i++)
+            if (putenv((char *)(uintptr_t)env[i]) != 0)
+                _exit(126);
+        execl(api_path, "producer-api", (char *)NULL);
+        _exit(127);
+    }
+    atexit(itest_api_stop);
+    for (int i = 0; i < 200; i++) {
+        CURL *c = curl_easy_init();
+        long status = 0;
+        curl_easy_setopt(c, CURLOPT_URL, health);
+        curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, discard_body);
+        curl_easy_setopt(c, CURLOPT_TIMEOUT, 2L);
+        if (curl_easy_perform(c) == CURLE_OK)
+            curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
+        curl_easy_cleanup(c);
+        if (status == 200)
+            return;
+        itest_sleep_ms(100);
+    }
+    CHECK(0, "the test's producer-api did not come up on %s (log %s)", url, log);
 }

@@ -167,6 +167,15 @@ typedef struct {
     const char *const *env;
 } itest_worker;
 
+/* Starts a producer-api of the test's own (the program api_path) on 127.0.0.1:port with the
+ * extra environment env ("NAME=value", NULL-terminated; NULL for none), its log in
+ * ITEST_LOG_DIR/log_name, and waits until its /healthz answers 200 (fails the test otherwise).
+ * Writes its base URL into url. It is stopped (SIGTERM) when the test exits; one at a time. */
+void itest_api_start(const char *api_path, int port, const char *log_name, const char *const *env,
+                     char *url, size_t url_size);
+/* Stops it now (SIGTERM, waits). */
+void itest_api_stop(void);
+
 void itest_worker_start(itest_worker *w, const char *name, int instance,
                         const char *const *env);
 /* Starts w again with the same name, instance and settings (after a kill or a stop). */
