@@ -6,6 +6,9 @@
 #   2. a fresh test stack in var/test: two PostgreSQL servers, Kafka, the API and the worker,
 #      all from build-asan/, on ports that do not collide with `make up`;
 #   3. the integration tests against it.
+# LEDGER_TEST_ONLY=REGEX (a ctest -R pattern) runs only the matching service tests, in their
+# phases, on a fresh stack, without the release build, the unit, lint and fuzz steps: for working
+# on one test (e.g. LEDGER_TEST_ONLY=chaos_kafka scripts/test.sh).
 # Whatever happens, the trap stops every service it started, then fails the run if a
 # sanitizer complained in the API's or worker's log. Exits with ctest's status otherwise.
 set -euo pipefail
@@ -23,6 +26,10 @@ export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
 
 # ctest's --no-tests=error: a label that matches nothing is a failure, not a silent pass.
 CTEST=(ctest --test-dir "$ROOT/build-asan" --output-on-failure --no-tests=error)
+ONLY=${LEDGER_TEST_ONLY:-}
+if [[ -n $ONLY ]]; then
+  CTEST=(ctest --test-dir "$ROOT/build-asan" --output-on-failure --no-tests=ignore -R "$ONLY")
+fi
 
 stop_all() {
   "$S/app.sh" stop worker || true
@@ -59,13 +66,15 @@ trap 'exit 143' TERM
 "$S/install-deps.sh"
 # The release build too (what make up runs): optimisation finds warnings (-Werror) that the
 # sanitizer build at -O0 does not.
-"$S/build.sh" release
+[[ -n $ONLY ]] || "$S/build.sh" release
 "$S/build.sh" asan
 
-"${CTEST[@]}" -L unit
-"${CTEST[@]}" -L lint # deploy/ and docs checked by their validators (scripts/lint-deploy.sh)
-# A short run of every fuzz target on its seeds (tests/fuzz); any crash fails the run.
-"$S/fuzz.sh" smoke
+if [[ -z $ONLY ]]; then
+  "${CTEST[@]}" -L unit
+  "${CTEST[@]}" -L lint # deploy/ and docs checked by their validators (scripts/lint-deploy.sh)
+  # A short run of every fuzz target on its seeds (tests/fuzz); any crash fails the run.
+  "$S/fuzz.sh" smoke
+fi
 
 # A fresh state each run. A previous run that was killed may have left servers running on
 # var/test: stop them before their data goes. var/kafka-libs is outside var/test and stays.
@@ -96,6 +105,13 @@ LEDGER_WORKER_PURGE_INTERVAL_S=2 "$S/app.sh" start worker
 # it_crash_*.c and friends): the stack's worker leaves the consumer group first.
 "$S/app.sh" stop worker
 "${CTEST[@]}" -L crash
+# The fault-injection scenarios (tests/chaos/): each restarts what it broke before it ends.
+rm -f "$LEDGER_BUILD/tests/logs/chaos-report.txt"
+"${CTEST[@]}" -L chaos
+if [[ -s $LEDGER_BUILD/tests/logs/chaos-report.txt ]]; then
+  log "chaos scenarios:"
+  cat "$LEDGER_BUILD/tests/logs/chaos-report.txt" >&2
+fi
 
 # Durable acceptance with the broker gone: the API must answer 503, never 202.
 "$S/kafka.sh" stop

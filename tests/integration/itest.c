@@ -161,8 +161,11 @@ static size_t on_body(char *ptr, size_t size, size_t nmemb, void *userdata)
     return n;
 }
 
-long itest_http(const char *method, const char *path, const char *const *headers,
-                const char *request_body, char **body, char *content_type, size_t ct_size)
+/* One exchange; on a transport failure (refused, reset, timed out) returns 0 when tolerate is
+ * set, fails the test otherwise. */
+static long http_exchange(const char *method, const char *path, const char *const *headers,
+                          const char *request_body, char **body, char *content_type,
+                          size_t ct_size, int tolerate)
 {
     CURL *c = curl_easy_init();
     struct curl_slist *h = NULL;
@@ -188,8 +191,9 @@ long itest_http(const char *method, const char *path, const char *const *headers
         curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE, (long)strlen(request_body));
     }
     rc = curl_easy_perform(c);
-    CHECK(rc == CURLE_OK, "%s %s: %s", method, path, curl_easy_strerror(rc));
-    curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
+    CHECK(rc == CURLE_OK || tolerate, "%s %s: %s", method, path, curl_easy_strerror(rc));
+    if (rc == CURLE_OK)
+        curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
     curl_easy_getinfo(c, CURLINFO_CONTENT_TYPE, &ct);
     if (content_type != NULL && ct_size > 0)
         snprintf(content_type, ct_size, "%s", ct != NULL ? ct : "");
@@ -202,8 +206,20 @@ long itest_http(const char *method, const char *path, const char *const *headers
     return status;
 }
 
+long itest_http(const char *method, const char *path, const char *const *headers,
+                const char *request_body, char **body, char *content_type, size_t ct_size)
+{
+    return http_exchange(method, path, headers, request_body, body, content_type, ct_size, 0);
+}
+
 long itest_post_txn(const itest_tenant *t, const char *json, const char *idempotency_key,
                     char *id, size_t id_size)
+{
+    return itest_post_txn_try(t, json, idempotency_key, id, id_size, 0);
+}
+
+long itest_post_txn_try(const itest_tenant *t, const char *json, const char *idempotency_key,
+                        char *id, size_t id_size, int tolerate)
 {
     char auth[200], idem[300];
     const char *headers[4] = {auth, "Content-Type: application/json", NULL, NULL};
@@ -214,7 +230,7 @@ long itest_post_txn(const itest_tenant *t, const char *json, const char *idempot
         snprintf(idem, sizeof idem, "Idempotency-Key: %s", idempotency_key);
         headers[2] = idem;
     }
-    status = itest_http("POST", "/v1/transactions", headers, json, &body, NULL, 0);
+    status = http_exchange("POST", "/v1/transactions", headers, json, &body, NULL, 0, tolerate);
     if (id != NULL && id_size > 0) {
         json_t *o = json_loads(body, 0, NULL);
         const char *v = o != NULL ? json_string_value(json_object_get(o, "id")) : NULL;
@@ -964,17 +980,27 @@ static void *flow_thread(void *arg)
         for (int sent = 0; sent < (f->resend_every > 0 && k % f->resend_every == 0 ? 2 : 1);
              sent++) {
             char first_id[64];
+            int64_t first_failure = 0;
+            int retry_ms = f->retry_ms > 0 ? f->retry_ms : 6000;
             snprintf(first_id, sizeof first_id, "%s", id);
             for (int attempt = 0;; attempt++) {
-                status = itest_post_txn(f->t, body, key, id, sizeof id);
+                int unanswered;
+                status = itest_post_txn_try(f->t, body, key, id, sizeof id, f->retry_unanswered);
                 /* A resend with the same key is answered 200 (with the current status) once
                  * the transaction is recorded, 202 while it is still pending. */
                 if (status == 202 || (sent > 0 && status == 200))
                     break;
-                CHECK(status >= 500 && !f->fail_on_5xx && attempt < 30,
+                if (first_failure == 0)
+                    first_failure = itest_now_ms();
+                unanswered = status == 0;
+                CHECK((unanswered || (status >= 500 && !f->fail_on_5xx)) &&
+                          itest_now_ms() - first_failure < retry_ms,
                       "POST of transfer %d answered %ld (attempt %d)", k, status, attempt + 1);
                 pthread_mutex_lock(lock);
-                f->n_retried_503++;
+                if (unanswered)
+                    f->n_unanswered++;
+                else
+                    f->n_retried_503++;
                 pthread_mutex_unlock(lock);
                 itest_sleep_ms(200);
             }

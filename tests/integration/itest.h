@@ -65,6 +65,11 @@ long itest_post_txn(const itest_tenant *t, const char *json, const char *idempot
  * returns the final JSON (caller json_decref()s). */
 json_t *itest_wait_txn(const itest_tenant *t, const char *id, int timeout_ms);
 
+/* The same; with tolerate set, a request that got no answer (connection refused or reset,
+ * timeout) returns 0 instead of failing the test. */
+long itest_post_txn_try(const itest_tenant *t, const char *json, const char *idempotency_key,
+                        char *id, size_t id_size, int tolerate);
+
 /* Posts a transaction as tenant t and checks that it was accepted (202); fills id[64]. */
 void itest_submit(const itest_tenant *t, const char *json, char id[64]);
 
@@ -215,7 +220,9 @@ void itest_idset_free(itest_idset *s);
  * over that many milliseconds. Amounts are random, 0.01 to max_amount_minor cents. With
  * resend_every = k > 0, every k-th command is posted a second time with the same key once it
  * was accepted, as a client that lost the 202 would: the answer must be the same id, and the
- * command must still take effect and be reported once.
+ * command must still take effect and be reported once. A client keeps retrying a refused
+ * command (5xx, or no answer at all with retry_unanswered) for retry_ms (0: 6 s) with the same
+ * key before the test fails.
  */
 typedef struct {
     const itest_tenant *t;
@@ -226,9 +233,11 @@ typedef struct {
     int64_t max_amount_minor;
     int fail_on_5xx;
     int resend_every;
+    int retry_ms;
+    int retry_unanswered;
     /* filled as the flow runs (read them after itest_flow_join) */
     itest_idset accepted; /* ids answered 202 */
-    int n_accepted, n_retried_503, n_resent;
+    int n_accepted, n_retried_503, n_resent, n_unanswered;
     /* internal */
     int next, running;
     int64_t started_ms, ended_ms;
