@@ -460,6 +460,8 @@ static rd_kafka_t *consumer_new(const char *group, int read_committed)
                                 read_committed ? "read_committed" : "read_uncommitted", err,
                                 sizeof err) == RD_KAFKA_CONF_OK &&
               rd_kafka_conf_set(conf, "enable.auto.commit", "false", err, sizeof err) ==
+                  RD_KAFKA_CONF_OK &&
+              rd_kafka_conf_set(conf, "enable.partition.eof", "true", err, sizeof err) ==
                   RD_KAFKA_CONF_OK,
           "consumer conf: %s", err);
     rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, err, sizeof err);
@@ -570,22 +572,32 @@ static int consume(const char *topic, const char *key_prefix, int idle_ms, int r
     const struct rd_kafka_metadata *md = NULL;
     rd_kafka_topic_partition_list_t *parts = rd_kafka_topic_partition_list_new(16);
     int64_t last = itest_now_ms();
-    int count = 0;
+    int count = 0, n_parts = 0, n_at_end = 0, to_end = idle_ms < 0;
+    char at_end[256] = {0};
     size_t prefix_len = strlen(key_prefix);
 
+    if (to_end)
+        idle_ms = -idle_ms;
     CHECK(rd_kafka_metadata(rk, 1, NULL, &md, 10000) == RD_KAFKA_RESP_ERR_NO_ERROR, "metadata");
     for (int i = 0; i < md->topic_cnt; i++)
         if (strcmp(md->topics[i].topic, topic) == 0)
-            for (int p = 0; p < md->topics[i].partition_cnt; p++)
+            for (int p = 0; p < md->topics[i].partition_cnt; p++, n_parts++)
                 rd_kafka_topic_partition_list_add(parts, topic, md->topics[i].partitions[p].id)
                     ->offset = RD_KAFKA_OFFSET_BEGINNING;
     rd_kafka_metadata_destroy(md);
+    CHECK(n_parts <= (int)sizeof at_end, "%s has %d partitions", topic, n_parts);
     CHECK(rd_kafka_assign(rk, parts) == RD_KAFKA_RESP_ERR_NO_ERROR, "assign %s", topic);
     rd_kafka_topic_partition_list_destroy(parts);
-    while (itest_now_ms() - last < idle_ms) {
+    while (itest_now_ms() - last < idle_ms && !(to_end && n_at_end == n_parts)) {
         rd_kafka_message_t *m = rd_kafka_consumer_poll(rk, 100);
         if (m == NULL)
             continue;
+        if (m->partition >= 0 && m->partition < (int32_t)sizeof at_end) {
+            /* The end of a partition as it is now; a later message moves it on again. */
+            int eof = m->err == RD_KAFKA_RESP_ERR__PARTITION_EOF;
+            n_at_end += eof - at_end[m->partition];
+            at_end[m->partition] = (char)eof;
+        }
         if (m->err == RD_KAFKA_RESP_ERR_NO_ERROR) {
             last = itest_now_ms();
             if (m->key_len >= prefix_len && memcmp(m->key, key_prefix, prefix_len) == 0) {
@@ -1210,9 +1222,9 @@ void itest_check_exactly_once(const itest_tenant *t, PGconn *db, itest_idset *ac
 
     /* Kafka, as a read_committed consumer sees it. */
     rs.accepted = accepted;
-    itest_consume("txn.results", prefix, 3000, on_eo_result, &rs);
+    itest_consume("txn.results", prefix, -10000, on_eo_result, &rs);
     es.entries = &entries;
-    itest_consume("ledger.entries", prefix, 3000, on_eo_entry, &es);
+    itest_consume("ledger.entries", prefix, -10000, on_eo_entry, &es);
     f->results = rs.results;
     f->entry_events = es.results;
     for (size_t i = 0; i < accepted->n; i++) {
@@ -1230,7 +1242,7 @@ void itest_check_exactly_once(const itest_tenant *t, PGconn *db, itest_idset *ac
             f->entry_duplicates += entries.v[i].count - 1;
     }
     /* What a read_uncommitted consumer sees: the events of aborted batches too. */
-    f->results_uncommitted = itest_consume_isolation("txn.results", prefix, 2000, 0, NULL, NULL);
+    f->results_uncommitted = itest_consume_isolation("txn.results", prefix, -10000, 0, NULL, NULL);
 
     v = itest_sql_value(db, "SELECT coalesce(sum(balance), 0)::text FROM accounts"
                             " WHERE gl_code = '2000'", NULL);

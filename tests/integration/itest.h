@@ -124,7 +124,9 @@ void itest_tenant_db_name(const itest_tenant *t, char out[80]);
 int64_t itest_topic_end(const char *topic);
 
 /* Reads a topic from the start with isolation.level=read_committed until it has been quiet for
- * idle_ms; calls fn for each message whose key starts with key_prefix. Returns the count. */
+ * idle_ms; calls fn for each message whose key starts with key_prefix. Returns the count.
+ * A negative idle_ms reads to the end of every partition as it is now (for when the producers
+ * have stopped), or until it has been quiet for -idle_ms. */
 typedef void (*itest_msg_fn)(const void *key, size_t key_len, const void *value,
                              size_t value_len, void *arg);
 int itest_consume(const char *topic, const char *key_prefix, int idle_ms, itest_msg_fn fn,
