@@ -61,6 +61,7 @@ void chaos_setup(chaos_run *c, const chaos_config *cfg)
         f->retry_unanswered = cfg->retry_unanswered;
         f->resend_every = cfg->resend_every;
     }
+    c->ready_ms = itest_now_ms();
     printf("%s: %d tenants, %d workers ready after %lld ms\n", cfg->name, cfg->n_tenants,
            cfg->n_workers, (long long)(itest_now_ms() - c->started_ms));
     fflush(stdout);
@@ -175,9 +176,12 @@ void chaos_finish(chaos_run *c)
     if (report != NULL) {
         fprintf(report,
                 "%-16s accepted=%d outcomes=%d completed=%d failed=%d duplicates_prevented=%d"
-                " lost=%d faults=%d recover_ms=%lld total_ms=%lld\n",
+                " lost=%d faults=%d recover_ms=%lld (ms: setup %lld, flows %lld, settle %lld,"
+                " checks %lld)\n",
                 c->cfg.name, accepted, outcomes, completed, failed, prevented, lost, c->faults,
-                (long long)c->recover_ms, (long long)(itest_now_ms() - c->started_ms));
+                (long long)c->recover_ms, (long long)(c->ready_ms - c->started_ms),
+                (long long)(flows_ended - c->ready_ms), (long long)(recorded_at - flows_ended),
+                (long long)(itest_now_ms() - recorded_at));
         fclose(report);
     }
 }

@@ -48,7 +48,7 @@ typedef struct {
     itest_flow flow[CHAOS_MAX_TENANTS];
     itest_idset probes[CHAOS_MAX_TENANTS]; /* probe transfers of chaos_recovered */
     itest_worker worker[CHAOS_MAX_WORKERS];
-    int64_t started_ms;
+    int64_t started_ms, ready_ms; /* chaos_setup began, ended */
     int64_t recover_ms; /* the longest recovery measured */
     int faults;         /* faults injected (the scenario counts them) */
     int probes_sent;
