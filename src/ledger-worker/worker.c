@@ -75,6 +75,7 @@ static struct {
     lg_metric *commands;      /* ledger_worker_commands_total{type,outcome,reason} */
     lg_metric *batch_size;    /* ledger_worker_batch_size */
     lg_metric *pg_seconds;    /* ledger_worker_pg_transaction_seconds */
+    lg_metric *kafka_seconds; /* ledger_worker_kafka_transaction_seconds */
     lg_metric *lag;           /* ledger_worker_consumer_lag{topic,partition} */
     lg_metric *dlq;           /* ledger_worker_dlq_messages_total{reason} */
     lg_metric *commit_errors; /* ledger_worker_kafka_commit_errors_total */
@@ -97,6 +98,11 @@ void wk_metrics_register(lg_metrics *m)
         m, "ledger_worker_pg_transaction_seconds",
         "Time to apply one tenant's commands of a batch in one PostgreSQL transaction.", NULL,
         lg_metrics_duration_buckets, lg_metrics_duration_buckets_n);
+    wm.kafka_seconds = lg_metrics_histogram(
+        m, "ledger_worker_kafka_transaction_seconds",
+        "Time to publish one batch's events and offsets in one Kafka transaction (begin to "
+        "committed).",
+        NULL, lg_metrics_duration_buckets, lg_metrics_duration_buckets_n);
     wm.lag = lg_metrics_gauge(m, "ledger_worker_consumer_lag",
                               "Messages of the partition not yet read (to its last stable offset), "
                               "from librdkafka's statistics.",
@@ -664,7 +670,8 @@ static int process_batch(wk_state *s, rd_kafka_message_t **msgs, size_t n,
     wk_group *groups = calloc(n, sizeof *groups); /* at most one tenant per command */
     wk_outcome *outcomes = calloc(n, sizeof *outcomes);
     size_t n_groups = 0;
-    int rc = -1, fatal = 0;
+    int rc = -1, fatal = 0, committed;
+    struct timespec k0, k1;
     char err[512];
 
     if (items == NULL || groups == NULL || outcomes == NULL)
@@ -741,7 +748,11 @@ static int process_batch(wk_state *s, rd_kafka_message_t **msgs, size_t n,
         if (st != LG_DB_OK)
             goto out;
     }
-    if (kafka_commit(s, msgs, n, items, outcomes, &fatal) == 0) {
+    clock_gettime(CLOCK_MONOTONIC, &k0);
+    committed = kafka_commit(s, msgs, n, items, outcomes, &fatal) == 0;
+    clock_gettime(CLOCK_MONOTONIC, &k1);
+    lg_metric_observe(wm.kafka_seconds, NULL, seconds_between(&k0, &k1));
+    if (committed) {
         rc = 0;
         report_batch(items, outcomes, groups, n);
         goto out;
