@@ -102,7 +102,7 @@ unsigned api_role_bit(const char *name, int system);
 
 
 /* One HTTP request, from its first byte to its completion. */
-typedef struct {
+typedef struct api_request {
     struct MHD_Connection *connection;
     api_server *server;
     char method[8];
@@ -123,6 +123,12 @@ typedef struct {
     struct timespec started; /* CLOCK_MONOTONIC */
     lg_trace trace;          /* this request's span, under the caller's traceparent if valid */
     char tenant[64];         /* the authenticated caller's tenant slug; "" when none */
+    /* A request parked while a helper thread works for it (api_claims.c): when its
+     * connection resumes, the handler calls resume(r) instead of answering. resume_state is
+     * the parked handler's (freed by resume, or by free_state when the request ends first). */
+    void (*resume)(struct api_request *r);
+    void *resume_state;
+    void (*free_state)(void *state);
 } api_request;
 
 /*

@@ -3,29 +3,34 @@
  *
  * Each POST /v1/transactions with an Idempotency-Key must have its IdempotencyRecord committed
  * before the command is produced (SPEC section 5): one synchronous PostgreSQL commit per
- * request, on one of the API's HTTP threads. Here the claims of one tenant that arrive while a
- * commit is in flight wait in that tenant's queue; the first waiting thread (the leader) takes
- * the whole queue (at most GROUP_MAX claims) and writes it with one statement and one commit:
+ * request. Here a request's claim is queued with its tenant's other claims and its connection
+ * is parked (suspended), so no HTTP thread waits on the database. A few claimer threads take the
+ * queued claims of one tenant at a time (at most GROUP_MAX) and write them with one statement
+ * and one commit:
  *
  *   INSERT INTO idempotency_records (...) VALUES (...), (...), ...
  *   ON CONFLICT (idempotency_key) DO NOTHING RETURNING idempotency_key
  *
- * A returned key was claimed by the first claim of the group that names it; every other claim
- * of that key (an older record, or an earlier claim in the same group) learns that the key
- * exists and goes on exactly as a lone claim that lost the race (api_routes.c reads the
- * record). When the statement fails, every claim of the group is retried alone, so errors are
- * answered as before.
+ * then hand each request its outcome and resume its connection; the request goes on (produces
+ * the command, or reads the existing record) on an HTTP thread. A returned key was claimed by
+ * the first claim of the group that names it; every other claim of that key (an older record,
+ * or an earlier claim in the same group) learns that the key exists and goes on exactly as a
+ * lone claim that lost the race (api_routes.c reads the record). When the statement fails,
+ * every claim of the group is retried alone, so errors are answered as before.
  *
- * LEDGER_API_GROUP_COMMIT (default 4) groups of one tenant may be committing at once, each on
- * its own pooled connection: with no more HTTP threads than that, every claim commits alone as
- * before; beyond, the claims that arrive while those commits run share the next ones. 0 turns
- * group commit off.
+ * While the claimers are busy, new claims gather in the queues, so groups grow with the load:
+ * at most LEDGER_API_GROUP_COMMIT (default 4) groups commit at once, each on a pooled
+ * connection of its tenant, and tenants with waiting claims take turns. 0 turns group commit
+ * off: each request then commits its own claim on its HTTP thread.
  */
 #include "api_claims.h"
+#include "api_metrics.h"
 
 #include "lg_config.h"
 #include "lg_db.h"
 #include "lg_log.h"
+
+#include <microhttpd.h>
 
 #include <pthread.h>
 #include <stdio.h>
@@ -34,54 +39,50 @@
 
 #define GROUP_MAX 64
 
+/* One queued claim: copies of its columns, and the request to resume with the outcome. */
 typedef struct claim {
-    const char *const *params;
-    int outcome; /* API_CLAIM_*, or CLAIM_PENDING */
-    int taken;   /* a leader is writing it */
+    char *copy[API_CLAIM_PARAMS];
+    const char *params[API_CLAIM_PARAMS];
+    api_request *r;
+    int *outcome;
     struct claim *next;
 } claim;
 
-enum { CLAIM_PENDING = 2 };
-
+/* A tenant's queue; groups live as long as the process. */
 typedef struct group {
-    char tenant_id[LG_UUID_STRLEN];
-    pthread_mutex_t lock;
-    pthread_cond_t done;
+    lg_tenant tenant;
     claim *head, **tail;
-    int busy; /* leaders writing a group */
-    struct group *next;
+    int ready;              /* in the ready list */
+    struct group *next;     /* all groups */
+    struct group *next_ready;
 } group;
 
-static pthread_mutex_t groups_lock = PTHREAD_MUTEX_INITIALIZER;
-static group *groups;
-static pthread_once_t config_once = PTHREAD_ONCE_INIT;
-static int writers = 4;
+static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t work = PTHREAD_COND_INITIALIZER;
+static group *groups, *ready_head, **ready_tail = &ready_head;
+static pthread_once_t start_once = PTHREAD_ONCE_INIT;
+static api_server *claim_server;
+static int writers = 4, started;
 
-static void read_config(void)
+static void claim_free(claim *c)
 {
-    char err[256];
-    long v = 4;
-    if (lg_config_int("LEDGER_API_GROUP_COMMIT", 4, 0, 64, &v, err, sizeof err) != 0)
-        lg_log_warn("configuration: %s; group commit keeps 4 writers a tenant", err);
-    writers = (int)v;
+    for (int i = 0; i < API_CLAIM_PARAMS; i++)
+        free(c->copy[i]);
+    free(c);
 }
 
-/* The tenant's group (made on its first claim; groups live as long as the process). */
-static group *group_of(const char *tenant_id)
+/* The tenant's group, made on its first claim (called with lock held). */
+static group *group_of(const lg_tenant *tenant)
 {
     group *g;
-    pthread_mutex_lock(&groups_lock);
-    for (g = groups; g != NULL && strcmp(g->tenant_id, tenant_id) != 0; g = g->next)
+    for (g = groups; g != NULL && strcmp(g->tenant.id, tenant->id) != 0; g = g->next)
         ;
     if (g == NULL && (g = calloc(1, sizeof *g)) != NULL) {
-        snprintf(g->tenant_id, sizeof g->tenant_id, "%s", tenant_id);
-        pthread_mutex_init(&g->lock, NULL);
-        pthread_cond_init(&g->done, NULL);
+        g->tenant = *tenant;
         g->tail = &g->head;
         g->next = groups;
         groups = g;
     }
-    pthread_mutex_unlock(&groups_lock);
     return g;
 }
 
@@ -145,42 +146,119 @@ out:
     free(params);
 }
 
-int api_claim_group(api_server *s, const lg_tenant *tenant,
-                    const char *const params[API_CLAIM_PARAMS])
-{
-    claim me = {params, CLAIM_PENDING, 0, NULL};
-    group *g;
 
-    pthread_once(&config_once, read_config);
-    if (writers == 0 || (g = group_of(tenant->id)) == NULL)
-        return API_CLAIM_FALLBACK;
-    pthread_mutex_lock(&g->lock);
-    *g->tail = &me;
-    g->tail = &me.next;
-    while (me.outcome == CLAIM_PENDING) {
-        if (!me.taken && g->busy < writers) {
-            claim *batch[GROUP_MAX];
-            int outcome[GROUP_MAX];
-            size_t n = 0;
-            g->busy++;
-            while (g->head != NULL && n < GROUP_MAX) {
-                batch[n] = g->head;
-                batch[n++]->taken = 1;
-                g->head = g->head->next;
-            }
-            if (g->head == NULL)
-                g->tail = &g->head;
-            pthread_mutex_unlock(&g->lock);
-            write_group(s, tenant, batch, n, outcome);
-            pthread_mutex_lock(&g->lock);
-            for (size_t i = 0; i < n; i++)
-                batch[i]->outcome = outcome[i];
-            g->busy--;
-            pthread_cond_broadcast(&g->done);
-        } else {
-            pthread_cond_wait(&g->done, &g->lock);
+/* A claimer: takes the oldest ready tenant's claims, writes them, resumes their requests. */
+static void *claimer(void *arg)
+{
+    (void)arg;
+    for (;;) {
+        claim *batch[GROUP_MAX];
+        int outcome[GROUP_MAX];
+        size_t n = 0;
+        group *g;
+        lg_tenant tenant;
+
+        pthread_mutex_lock(&lock);
+        while (ready_head == NULL)
+            pthread_cond_wait(&work, &lock);
+        g = ready_head;
+        ready_head = g->next_ready;
+        if (ready_head == NULL)
+            ready_tail = &ready_head;
+        g->ready = 0;
+        while (g->head != NULL && n < GROUP_MAX) {
+            batch[n++] = g->head;
+            g->head = g->head->next;
+        }
+        if (g->head == NULL) {
+            g->tail = &g->head;
+        } else { /* more than a group's worth waits: the tenant queues again, behind others */
+            g->ready = 1;
+            g->next_ready = NULL;
+            *ready_tail = g;
+            ready_tail = &g->next_ready;
+            pthread_cond_signal(&work);
+        }
+        tenant = g->tenant;
+        pthread_mutex_unlock(&lock);
+
+        write_group(claim_server, &tenant, batch, n, outcome);
+        api_metrics_claim_group(claim_server, n);
+        for (size_t i = 0; i < n; i++) {
+            api_request *r = batch[i]->r;
+            pthread_mutex_lock(&r->lock);
+            *batch[i]->outcome = outcome[i];
+            MHD_resume_connection(r->connection);
+            pthread_mutex_unlock(&r->lock);
+            claim_free(batch[i]);
         }
     }
-    pthread_mutex_unlock(&g->lock);
-    return me.outcome;
+    return NULL;
+}
+
+static void start_claimers(void)
+{
+    char err[256];
+    long v = 4;
+    if (lg_config_int("LEDGER_API_GROUP_COMMIT", 4, 0, 64, &v, err, sizeof err) != 0)
+        lg_log_warn("configuration: %s; group commit keeps 4 writers", err);
+    writers = (int)v;
+    for (int i = 0; i < writers; i++) {
+        pthread_t t;
+        if (pthread_create(&t, NULL, claimer, NULL) != 0) {
+            lg_log_warn("cannot start an idempotency claimer thread");
+            break;
+        }
+        pthread_detach(t);
+        started++;
+    }
+}
+
+int api_claim_submit(api_server *s, api_request *r, const lg_tenant *tenant,
+                     const char *const params[API_CLAIM_PARAMS], int *outcome,
+                     void (*then)(api_request *r))
+{
+    claim *c;
+    group *g;
+
+    claim_server = s;
+    pthread_once(&start_once, start_claimers);
+    if (started == 0 || (c = calloc(1, sizeof *c)) == NULL)
+        return -1;
+    for (int i = 0; i < API_CLAIM_PARAMS; i++) {
+        c->copy[i] = strdup(params[i] != NULL ? params[i] : "");
+        if (c->copy[i] == NULL) {
+            claim_free(c);
+            return -1;
+        }
+        c->params[i] = c->copy[i];
+    }
+    c->r = r;
+    c->outcome = outcome;
+    *outcome = API_CLAIM_FALLBACK;
+    /* Parked before it is queued: a claimer resumes it under r->lock, so never too early. */
+    pthread_mutex_lock(&r->lock);
+    pthread_mutex_lock(&lock);
+    g = group_of(tenant);
+    if (g == NULL) {
+        pthread_mutex_unlock(&lock);
+        pthread_mutex_unlock(&r->lock);
+        claim_free(c);
+        return -1;
+    }
+    r->resume = then;
+    r->suspended = 1;
+    MHD_suspend_connection(r->connection);
+    *g->tail = c;
+    g->tail = &c->next;
+    if (!g->ready) {
+        g->ready = 1;
+        g->next_ready = NULL;
+        *ready_tail = g;
+        ready_tail = &g->next_ready;
+    }
+    pthread_cond_signal(&work);
+    pthread_mutex_unlock(&lock);
+    pthread_mutex_unlock(&r->lock);
+    return 0;
 }

@@ -19,12 +19,16 @@ enum {
 };
 
 /*
- * Claims an idempotency record with the concurrent claims of the same tenant. params: key,
- * endpoint, method, request hash, transaction id, response body (JSON), user id, IP address
- * (the columns of idempotency_records, as idempotency_claim in api_routes.c writes them).
- * Blocks until the group holding this claim committed.
+ * Queues the claim of an idempotency record with the concurrent claims of the same tenant and
+ * parks r (suspends its connection). params: key, endpoint, method, request hash, transaction
+ * id, response body (JSON), user id, IP address (the columns of idempotency_records; copied).
+ * Once the group holding the claim has committed (or failed), *outcome is set (API_CLAIM_*)
+ * and the connection resumes: then(r) runs on an HTTP thread in place of the handler, with
+ * r->resume_state as the caller left it. Returns 0 when parked, -1 when the claim must be made
+ * on this thread (group commit off, or out of memory).
  */
-int api_claim_group(api_server *s, const lg_tenant *tenant,
-                    const char *const params[API_CLAIM_PARAMS]);
+int api_claim_submit(api_server *s, api_request *r, const lg_tenant *tenant,
+                     const char *const params[API_CLAIM_PARAMS], int *outcome,
+                     void (*then)(api_request *r));
 
 #endif

@@ -18,6 +18,7 @@ struct api_metrics {
     lg_metric *duration;       /* ledger_http_request_duration_seconds{route} */
     lg_metric *produce_errors; /* ledger_kafka_produce_errors_total{reason} */
     lg_series *in_flight;      /* ledger_commands_in_flight */
+    lg_metric *claim_groups;   /* ledger_idempotency_claims_per_commit */
 };
 
 /* The routes api_routes.c and api_server.c answer themselves, after api_route_tables (the
@@ -57,11 +58,18 @@ int api_metrics_init(api_server *s, char *err, size_t err_size)
         lg_metrics_gauge(m->registry, "ledger_commands_in_flight",
                          "Commands handed to Kafka and not yet acknowledged.", NULL),
         NULL);
+    {
+        static const double group_bounds[] = {1, 2, 4, 8, 16, 32, 64};
+        m->claim_groups = lg_metrics_histogram(
+            m->registry, "ledger_idempotency_claims_per_commit",
+            "Idempotency records written by one statement and one commit (group commit).", NULL,
+            group_bounds, sizeof group_bounds / sizeof group_bounds[0]);
+    }
     info = lg_metrics_gauge(m->registry, "ledger_build_info",
                             "Always 1; the labels say which program and version.",
                             (const char *[]){"program", "version", NULL});
     if (m->requests == NULL || m->duration == NULL || m->produce_errors == NULL ||
-        m->in_flight == NULL || info == NULL)
+        m->in_flight == NULL || m->claim_groups == NULL || info == NULL)
         goto fail;
     lg_metric_set(info, (const char *[]){"producer-api", LEDGER_VERSION, NULL}, 1);
     s->metrics = m;
@@ -178,6 +186,12 @@ void api_metrics_in_flight(api_server *s, int delta)
 {
     if (s->metrics != NULL)
         lg_series_add(s->metrics->in_flight, delta);
+}
+
+void api_metrics_claim_group(api_server *s, size_t n)
+{
+    if (s->metrics != NULL)
+        lg_metric_observe(s->metrics->claim_groups, NULL, (double)n);
 }
 
 void api_metrics_produce_error(api_server *s, int err)

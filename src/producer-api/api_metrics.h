@@ -25,6 +25,9 @@ void api_metrics_request_done(api_request *r);
 /* A command left for Kafka (+1) or was answered by its delivery report (-1). */
 void api_metrics_in_flight(api_server *s, int delta);
 
+/* n idempotency records were written by one commit (api_claims.c). */
+void api_metrics_claim_group(api_server *s, size_t n);
+
 /* Kafka did not take a command: err is librdkafka's code. */
 void api_metrics_produce_error(api_server *s, int err);
 

@@ -70,28 +70,23 @@ enum { IDEM_NEW = 0, IDEM_REPLAY_PENDING = 1, IDEM_ANSWERED = 2, IDEM_FAILED = -
  * request with a key claims it. A later one with the same fingerprint is the same command: while
  * the worker has not recorded it yet it is produced again (the worker applies a transaction id
  * once, so concurrent duplicates collapse into one transaction); once recorded, its current
- * status is the answer. The same key with another request is refused with 422.
+ * status is the answer. The same key with another request is refused with 422. grouped is what
+ * the group commit made of the claim (api_claims.h): API_CLAIM_NEW, the record is committed;
+ * API_CLAIM_EXISTS, the key was there; API_CLAIM_FALLBACK, claim it here, alone.
  */
 static int idempotency_claim(api_request *r, const api_caller *caller, const char *key,
-                             const char *txn_id, const char *ip)
+                             const char *txn_id, const char *ip, const char *fingerprint,
+                             int grouped)
 {
-    char fingerprint[LG_HASH_HEXLEN], err[512], response[128];
+    char err[512], response[128];
     PGconn *db;
     PGresult *res;
     lg_problem p;
-    int outcome = IDEM_FAILED, grouped;
+    int outcome = IDEM_FAILED;
 
-    if (request_fingerprint(r, fingerprint) != 0) {
-        problem(r, 500, "/problems/internal", "Internal error", "the request cannot be read");
-        return IDEM_FAILED;
-    }
-    snprintf(response, sizeof response, "{\"id\":\"%s\",\"status\":\"PENDING\"}", txn_id);
-    /* With the concurrent claims of the tenant, one commit for all (api_claims.c). */
-    grouped = api_claim_group(r->server, &caller->tenant,
-                              (const char *const[]){key, r->url, r->method, fingerprint, txn_id,
-                                                    response, caller->user_id, ip});
     if (grouped == API_CLAIM_NEW)
         return IDEM_NEW;
+    snprintf(response, sizeof response, "{\"id\":\"%s\",\"status\":\"PENDING\"}", txn_id);
     db = lg_router_acquire(r->server->router, caller->tenant.id, r->server->db_wait_ms, err,
                            sizeof err);
     if (db == NULL) {
@@ -219,86 +214,159 @@ static int reversal_key_account(api_request *r, const api_caller *caller, const 
     return 0;
 }
 
-/* POST /v1/transactions */
-static void post_transaction(api_request *r)
-{
+/* A POST /v1/transactions parked while its Idempotency-Key is claimed (api_claims.c). */
+typedef struct {
     api_caller caller;
-    lg_problem p;
     lg_txn_command cmd;
+    char txn_id[LG_UUID_STRLEN];
+    char fingerprint[LG_HASH_HEXLEN];
+    char reversal_account[LG_ACCOUNT_NUMBER_MAX + 1];
+    int claim; /* API_CLAIM_* */
+} txn_pending;
+
+static void txn_pending_free(void *state)
+{
+    txn_pending *t = state;
+    lg_avro_free_command(&t->cmd);
+    free(t);
+}
+
+/* Fills in the command's ids and provenance, encodes it and hands it to Kafka (the 202 leaves
+ * with its delivery report). */
+static void produce_transaction(api_request *r, const api_caller *caller, lg_txn_command *cmd,
+                                const char *txn_id, const char *reversal_account)
+{
     const char *idem = api_header(r, "Idempotency-Key");
     const char *traceparent = api_header(r, "traceparent");
     const char *user_agent = api_header(r, "User-Agent");
-    const char *content_type = api_header(r, "Content-Type");
-    char txn_id[LG_UUID_STRLEN], ip[64], key[LG_UUID_STRLEN + LG_ACCOUNT_NUMBER_MAX + 40];
-    char ua[256], err[256], reversal_account[LG_ACCOUNT_NUMBER_MAX + 1];
+    char ip[64], key[LG_UUID_STRLEN + LG_ACCOUNT_NUMBER_MAX + 40], ua[256], err[256];
     const char *key_account;
     void *payload = NULL;
     size_t payload_len = 0;
 
-    if (api_authenticate(r, &caller, &p) != 0) {
+    if (traceparent != NULL && strlen(traceparent) != 55)
+        traceparent = NULL; /* not a W3C traceparent: do not carry it */
+    snprintf(ua, sizeof ua, "%s", user_agent != NULL ? user_agent : "");
+    cmd->command_id = strdup(txn_id);
+    cmd->transaction_id = strdup(txn_id);
+    cmd->tenant_id = strdup(caller->tenant.id);
+    cmd->idempotency_key = dup_or_null(idem);
+    cmd->requested_by = strdup(caller->user_id);
+    cmd->requested_by_ip = dup_or_null(api_client_ip(r, ip, sizeof ip));
+    cmd->requested_by_device = user_agent != NULL ? strdup(ua) : NULL;
+    cmd->request_id = strdup(r->request_id);
+    cmd->accepted_at_ms = now_ms();
+    if (cmd->type == LG_TXN_REVERSAL) {
+        key_account = reversal_account[0] != '\0' ? reversal_account
+                                                    : cmd->original_transaction_id;
+    } else {
+        key_account = cmd->from_account != NULL ? cmd->from_account : cmd->to_account;
+    }
+    snprintf(key, sizeof key, "%s:%s", caller->tenant.id, key_account);
+    if (lg_avro_encode_command(cmd, &payload, &payload_len, err, sizeof err) != 0) {
+        lg_log_error("encoding a command: %s", err);
+        problem(r, 500, "/problems/internal", "Internal error", "the command could not be encoded");
+        return;
+    }
+    snprintf(r->location, sizeof r->location, "/v1/transactions/%s", txn_id);
+    api_produce_command(r, key, payload, payload_len, txn_id, traceparent);
+}
+
+/* The Idempotency-Key's claim is decided: answer from the record, or produce. */
+static void transaction_claimed(api_request *r, txn_pending *t)
+{
+    const char *idem = api_header(r, "Idempotency-Key");
+    char ip[64];
+    int claim;
+    if (idem == NULL) { /* cannot happen: only keyed requests are parked */
+        problem(r, 500, "/problems/internal", "Internal error", "the request lost its key");
+        return;
+    }
+    claim = idempotency_claim(r, &t->caller, idem, t->txn_id, api_client_ip(r, ip, sizeof ip),
+                              t->fingerprint, t->claim);
+    if (claim == IDEM_FAILED || claim == IDEM_ANSWERED)
+        return;
+    produce_transaction(r, &t->caller, &t->cmd, t->txn_id, t->reversal_account);
+}
+
+/* api_claims.c resumed a parked POST /v1/transactions. */
+static void transaction_resumed(api_request *r)
+{
+    txn_pending *t = r->resume_state;
+    r->resume_state = NULL;
+    r->free_state = NULL;
+    transaction_claimed(r, t);
+    txn_pending_free(t);
+}
+
+/* POST /v1/transactions */
+static void post_transaction(api_request *r)
+{
+    const char *idem = api_header(r, "Idempotency-Key");
+    const char *content_type = api_header(r, "Content-Type");
+    char ip[64], response[128];
+    lg_problem p;
+    txn_pending *t = calloc(1, sizeof *t);
+
+    if (t == NULL) {
+        problem(r, 500, "/problems/internal", "Internal error", "out of memory");
+        return;
+    }
+    if (api_authenticate(r, &t->caller, &p) != 0) {
         api_respond_problem(r, &p);
+        free(t);
         return;
     }
     if (content_type == NULL || strncmp(content_type, "application/json", 16) != 0) {
         problem(r, 415, "/problems/unsupported-media-type", "Unsupported media type",
                 "send the command as Content-Type: application/json");
+        free(t);
         return;
     }
     if (idem != NULL && !lg_idempotency_key_valid(idem)) {
         problem(r, 400, "/problems/invalid-idempotency-key", "Invalid Idempotency-Key",
                 "Idempotency-Key must be 1 to 255 printable ASCII characters without spaces");
+        free(t);
         return;
     }
-    if (traceparent != NULL && strlen(traceparent) != 55)
-        traceparent = NULL; /* not a W3C traceparent: do not carry it */
-    if (lg_validate_txn_request(r->body != NULL ? r->body : "", r->body_len, &cmd, &p) != 0) {
+    if (lg_validate_txn_request(r->body != NULL ? r->body : "", r->body_len, &t->cmd, &p) != 0) {
         api_respond_problem(r, &p);
+        free(t);
         return;
     }
-    if (api_txn_authorize(r, &caller, &cmd) != 0) {
-        lg_avro_free_command(&cmd);
+    if (api_txn_authorize(r, &t->caller, &t->cmd) != 0 ||
+        (t->cmd.type == LG_TXN_REVERSAL &&
+         reversal_key_account(r, &t->caller, t->cmd.original_transaction_id, t->reversal_account,
+                              sizeof t->reversal_account) != 0)) {
+        txn_pending_free(t);
         return;
     }
-    if (cmd.type == LG_TXN_REVERSAL &&
-        reversal_key_account(r, &caller, cmd.original_transaction_id, reversal_account,
-                             sizeof reversal_account) != 0) {
-        lg_avro_free_command(&cmd);
+    lg_txn_id_issue(r->server->keyring, t->caller.tenant.id, idem, t->txn_id);
+    if (idem == NULL) {
+        produce_transaction(r, &t->caller, &t->cmd, t->txn_id, t->reversal_account);
+        txn_pending_free(t);
         return;
     }
-    lg_txn_id_issue(r->server->keyring, caller.tenant.id, idem, txn_id);
-    if (idem != NULL) {
-        int claim = idempotency_claim(r, &caller, idem, txn_id, api_client_ip(r, ip, sizeof ip));
-        if (claim == IDEM_FAILED || claim == IDEM_ANSWERED) {
-            lg_avro_free_command(&cmd);
-            return;
-        }
-    }
-    snprintf(ua, sizeof ua, "%s", user_agent != NULL ? user_agent : "");
-    cmd.command_id = strdup(txn_id);
-    cmd.transaction_id = strdup(txn_id);
-    cmd.tenant_id = strdup(caller.tenant.id);
-    cmd.idempotency_key = dup_or_null(idem);
-    cmd.requested_by = strdup(caller.user_id);
-    cmd.requested_by_ip = dup_or_null(api_client_ip(r, ip, sizeof ip));
-    cmd.requested_by_device = user_agent != NULL ? strdup(ua) : NULL;
-    cmd.request_id = strdup(r->request_id);
-    cmd.accepted_at_ms = now_ms();
-    if (cmd.type == LG_TXN_REVERSAL) {
-        key_account = reversal_account[0] != '\0' ? reversal_account
-                                                   : cmd.original_transaction_id;
-    } else {
-        key_account = cmd.from_account != NULL ? cmd.from_account : cmd.to_account;
-    }
-    snprintf(key, sizeof key, "%s:%s", caller.tenant.id, key_account);
-    if (lg_avro_encode_command(&cmd, &payload, &payload_len, err, sizeof err) != 0) {
-        lg_log_error("encoding a command: %s", err);
-        lg_avro_free_command(&cmd);
-        problem(r, 500, "/problems/internal", "Internal error", "the command could not be encoded");
+    if (request_fingerprint(r, t->fingerprint) != 0) {
+        problem(r, 500, "/problems/internal", "Internal error", "the request cannot be read");
+        txn_pending_free(t);
         return;
     }
-    lg_avro_free_command(&cmd);
-    snprintf(r->location, sizeof r->location, "/v1/transactions/%s", txn_id);
-    api_produce_command(r, key, payload, payload_len, txn_id, traceparent);
+    /* Parked until the claim commits with the tenant's concurrent claims (api_claims.c). */
+    snprintf(response, sizeof response, "{\"id\":\"%s\",\"status\":\"PENDING\"}", t->txn_id);
+    r->resume_state = t;
+    r->free_state = txn_pending_free;
+    if (api_claim_submit(r->server, r, &t->caller.tenant,
+                         (const char *const[]){idem, r->url, r->method, t->fingerprint,
+                                               t->txn_id, response, t->caller.user_id,
+                                               api_client_ip(r, ip, sizeof ip)},
+                         &t->claim, transaction_resumed) == 0)
+        return;
+    r->resume_state = NULL;
+    r->free_state = NULL;
+    t->claim = API_CLAIM_FALLBACK; /* group commit off: claim on this thread */
+    transaction_claimed(r, t);
+    txn_pending_free(t);
 }
 
 static void get_ready(api_request *r)

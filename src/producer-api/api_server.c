@@ -217,12 +217,24 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *connection, 
         return MHD_YES;
     }
     if (r->suspended) {
-        /* Resumed by the delivery report: the answer is set. */
         enum MHD_Result ret;
+        void (*resume)(api_request *);
         pthread_mutex_lock(&r->lock);
-        ret = queue_answer(r);
+        resume = r->resume;
+        r->resume = NULL;
+        if (resume == NULL) {
+            /* Resumed by the delivery report: the answer is set. */
+            ret = queue_answer(r);
+            pthread_mutex_unlock(&r->lock);
+            return ret;
+        }
+        /* Resumed by a helper thread (an idempotency claim committed): go on. */
+        r->suspended = 0;
         pthread_mutex_unlock(&r->lock);
-        return ret;
+        resume(r);
+        if (r->suspended)
+            return MHD_YES;
+        return queue_answer(r);
     }
     if (r->body_too_large) {
         lg_problem p;
@@ -250,6 +262,8 @@ static void on_completed(void *cls, struct MHD_Connection *connection, void **co
         return;
     if (r->status != 0)
         api_metrics_request_done(r);
+    if (r->resume_state != NULL && r->free_state != NULL)
+        r->free_state(r->resume_state);
     free(r->body);
     free(r->response_body);
     pthread_mutex_destroy(&r->lock);

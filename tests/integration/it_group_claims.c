@@ -10,6 +10,7 @@
  *     one statement share their xmin), so the claims were grouped.
  */
 #include "itest.h"
+#include "itest_metrics.h"
 
 #include <pthread.h>
 #include <stdio.h>
@@ -44,6 +45,9 @@ int main(void)
     PGconn *db;
     char *v, *groups;
     int n = 0;
+    char metrics_url[512];
+    itest_prom before, after;
+    double claims, commits;
 
     itest_tenant_create(&t, "it-grpclaim", NULL, 2, "USD");
     for (int k = 0; k < KEYS; k++) {
@@ -58,6 +62,8 @@ int main(void)
                      a->odd ? 7 : 1, k, t.account[0], t.account[1]);
         }
     }
+    snprintf(metrics_url, sizeof metrics_url, "%s/metrics", itest_env("LEDGER_API_URL"));
+    itest_prom_scrape(metrics_url, &before);
     for (int i = 0; i < KEYS * PER_KEY; i++)
         CHECK(pthread_create(&th[i], NULL, post_one, &at[i]) == 0, "pthread_create");
     for (int i = 0; i < KEYS * PER_KEY; i++)
@@ -110,6 +116,20 @@ int main(void)
                              "grp-%");
     CHECK(atoi(groups) < KEYS, "%s commits for %d concurrent claims: not grouped", groups, KEYS);
     printf("%d keys checked; %d records written in %s commits\n", n, KEYS, groups);
+    /* Every claim went through a group (none fell back to a commit of its own), and the
+     * histogram of claims per commit saw fewer commits than claims. */
+    itest_prom_scrape(metrics_url, &after);
+    claims = itest_prom_value(&after, "ledger_idempotency_claims_per_commit_sum") -
+             itest_prom_value(&before, "ledger_idempotency_claims_per_commit_sum");
+    commits = itest_prom_value(&after, "ledger_idempotency_claims_per_commit_count") -
+              itest_prom_value(&before, "ledger_idempotency_claims_per_commit_count");
+    CHECK(claims == KEYS * PER_KEY, "claims per commit: %.0f claims counted for %d requests",
+          claims, KEYS * PER_KEY);
+    CHECK(commits >= 1 && commits < claims, "claims per commit: %.0f commits for %.0f claims",
+          commits, claims);
+    printf("metrics: %.0f claims in %.0f commits\n", claims, commits);
+    itest_prom_free(&before);
+    itest_prom_free(&after);
     free(groups);
     PQfinish(db);
     printf("%d passed, 0 failed\n", n + 1);
