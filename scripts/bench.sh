@@ -20,7 +20,10 @@
 #   BENCH_MANY_TENANTS=100 BENCH_MANY_ACCOUNTS=10 BENCH_CONNECTIONS=64 BENCH_SOAK_SECONDS=120
 #   BENCH_SOAK_RATE=auto (half the end-to-end maximum)
 #   BENCH_PERF=1 BENCH_WRITE_DOC=1 (0: print the table, leave docs/BENCHMARKS.md alone)
+#   BENCH_KEEP=1 leaves the stack running after a successful run (tenants in var/bench/results)
 #   BENCH_NOTE="..." a sentence for the document (e.g. "the machine was shared")
+#   BENCH_PHASES="limits drain ingest e2e soak nokey": the parts to run (e.g. BENCH_PHASES=ingest
+#   BENCH_WRITE_DOC=0 to compare ingest alone); figures of the parts left out read "-"
 set -euo pipefail
 export LEDGER_STACK=bench
 source "$(dirname "$0")/env.sh"
@@ -41,6 +44,8 @@ B="$LEDGER_BUILD/bench"
 : "${BENCH_PERF:=1}"
 : "${BENCH_WRITE_DOC:=1}"
 : "${BENCH_NOTE:=}"
+: "${BENCH_PHASES:=limits drain ingest e2e soak nokey}"
+want() { [[ " $BENCH_PHASES " == *" $1 "* ]]; }
 export BENCH_CONNECTIONS
 OUT="$LEDGER_VAR/results"
 DOC="$ROOT/docs/BENCHMARKS.md"
@@ -61,8 +66,12 @@ finish() {
   set +e
   trap - EXIT
   [[ -z $SAMPLER_PID ]] || kill "$SAMPLER_PID" 2>/dev/null
-  log "stopping the bench stack"
-  stop_all
+  if [[ ${BENCH_KEEP:-0} == 1 && $rc == 0 ]]; then
+    log "BENCH_KEEP=1: the bench stack stays up (scripts/down.sh with LEDGER_STACK=bench stops it)"
+  else
+    log "stopping the bench stack"
+    stop_all
+  fi
   log "$( ((rc == 0)) && echo "done" || echo "FAILED (exit $rc)") in $((SECONDS - t0))s"
   exit "$rc"
 }
@@ -85,6 +94,25 @@ report() {
       $2 == "phase" { on = index($3, p) == 1 || p == "" ; next }
       on && $2 == n { if (first == "") first = $4; last = $4; if ($4 > peak) peak = $4 }
       END { if (first == "") print "-"; else printf "%.0f / %.0f / %.0f", first/1024, peak/1024, last/1024 }' "$d/rss.log"
+  }
+  cpu_table() { # one row per phase: % of one core by role, from the sampler's cpu: lines
+    awk -v hz="$(getconf CLK_TCK)" -v ncpu="$(nproc)" '
+      function flush(   r, k, role, row, mb) {
+        if (ph == "" || ph == "end") return
+        row = "| " ph
+        split("api worker postgres kafka client", roles, " ")
+        for (r = 1; r <= 5; r++) {
+          role = roles[r]; sum = 0
+          for (k in first) { split(k, kk, SUBSEP); if (kk[1] == role || (role == "worker" && kk[1] == "worker-2")) sum += last[k] - first[k] }
+          row = row sprintf(" | %.0f%%", (t1 > t0) ? 100 * sum / hz / (t1 - t0) : 0)
+        }
+        mb = (mtot1 > mtot0) ? 100 * ncpu * (mbusy1 - mbusy0) / (mtot1 - mtot0) : 0
+        print row sprintf(" | %.0f%% |", mb)
+      }
+      $2 == "phase" { flush(); ph = $3; t0 = $1; t1 = $1; delete first; delete last; mtot0 = 0; next }
+      $2 == "cpu:machine" { if (mtot0 == 0) { mbusy0 = $3; mtot0 = $4 } mbusy1 = $3; mtot1 = $4; t1 = $1; next }
+      $2 ~ /^cpu:/ { k = substr($2, 5) SUBSEP $3; if (!(k in first)) first[k] = $4; last[k] = $4; next }
+      END { flush() }' "$1"
   }
   local cpu mem
   cpu=$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -n1)
@@ -126,12 +154,18 @@ Command: \`BENCH_SECONDS=$BENCH_SECONDS BENCH_DRAIN_COUNT=$BENCH_DRAIN_COUNT BEN
   result); "steady" is the rate between the 10th and 90th percentile of arrivals.
 - **Ingest and end to end** (\`bench_load\`, libcurl multi, keep-alive connections): POST
   /v1/transactions TRANSFERs of one tenant's accounts with unique Idempotency-Keys, API key auth.
-  Ingest = 202 answers per second and their latency. End to end = from the moment the request
+  Ingest = 202 answers per second and their latency: first with the API alone (no worker
+  consuming; the backlog is drained before the next runs), then while a worker applies the load. End to end = from the moment the request
   was due (open loop: no coordinated omission) to the TransactionResult readable
   (read_committed) on txn.results; the sustained rate counts results read while the load ran.
   The maximum is a closed loop of BENCH_CONNECTIONS connections; then fixed offered rates of
   1000/s, 50% and 90% of that maximum. An API and one worker (batch 500) run during these.
 - **RSS** of producer-api and ledger-worker: VmRSS from /proc every second through the whole run.
+- **CPU** per process and phase: utime + stime from /proc/PID/stat every second for the API, the
+  workers, every PostgreSQL process, the broker and the load generator, and the whole machine
+  from /proc/stat, as % of one core. A phase whose machine column is near 100% per core was
+  CPU-bound, and the columns say who held the CPU (on a shared machine, the difference between
+  the machine and the sum of the columns is other work).
 - **Profiles**: \`perf record -g\` on the worker (drain) and the API (closed-loop ingest).
 
 ## Limits measured in the same run
@@ -164,10 +198,14 @@ EOT
     done
   done
   local m
+  m=$(f ingest-key.kv ingest_req_per_s)
+  echo "| Ingest, the API alone (no worker running), closed loop, $BENCH_CONNECTIONS connections: 202 answers | $m req/s; p50 $(f ingest-key.kv ingest_p50_ms) ms, p99 $(f ingest-key.kv ingest_p99_ms) ms, p99.9 $(f ingest-key.kv ingest_p999_ms) ms | >= 15000 req/s | $(ratio "$m" "$(f kafka.kv kafka_produce_msgs_per_s)") of Kafka produce; $(ratio "$m" "$(f pg.kv pg_commit_c8_tps)") of PG commits (8 clients) |"
+  m=$(f ingest-nokey.kv ingest_req_per_s)
+  echo "| Ingest, the API alone, without Idempotency-Key | $m req/s; p50 $(f ingest-nokey.kv ingest_p50_ms) ms, p99 $(f ingest-nokey.kv ingest_p99_ms) ms | | $(ratio "$m" "$(f kafka.kv kafka_produce_msgs_per_s)") of Kafka produce |"
   m=$(f uniform-max.kv ingest_req_per_s)
-  echo "| Ingest, closed loop, $BENCH_CONNECTIONS connections: 202 answers | $m req/s; p50 $(f uniform-max.kv ingest_p50_ms) ms, p99 $(f uniform-max.kv ingest_p99_ms) ms, p99.9 $(f uniform-max.kv ingest_p999_ms) ms | >= 15000 req/s | $(ratio "$m" "$(f kafka.kv kafka_produce_msgs_per_s)") of Kafka produce; $(ratio "$m" "$(f pg.kv pg_commit_c8_tps)") of PG commits (8 clients) |"
+  echo "| Ingest while the worker applies the same load (end-to-end maximum), $BENCH_CONNECTIONS connections: 202 answers | $m req/s; p50 $(f uniform-max.kv ingest_p50_ms) ms, p99 $(f uniform-max.kv ingest_p99_ms) ms, p99.9 $(f uniform-max.kv ingest_p999_ms) ms | >= 15000 req/s | $(ratio "$m" "$(f kafka.kv kafka_produce_msgs_per_s)") of Kafka produce; $(ratio "$m" "$(f pg.kv pg_commit_c8_tps)") of PG commits (8 clients) |"
   m=$(f uniform-nokey.kv ingest_req_per_s)
-  echo "| Ingest, the same without Idempotency-Key (no idempotency record committed) | $m req/s; p50 $(f uniform-nokey.kv ingest_p50_ms) ms, p99 $(f uniform-nokey.kv ingest_p99_ms) ms | | $(ratio "$m" "$(f kafka.kv kafka_produce_msgs_per_s)") of Kafka produce |"
+  echo "| Ingest while the worker applies, without Idempotency-Key (no idempotency record committed) | $m req/s; p50 $(f uniform-nokey.kv ingest_p50_ms) ms, p99 $(f uniform-nokey.kv ingest_p99_ms) ms | | $(ratio "$m" "$(f kafka.kv kafka_produce_msgs_per_s)") of Kafka produce |"
   local mix label
   for mix in uniform hot many; do
     case $mix in
@@ -191,6 +229,14 @@ EOT
 | producer-api | $(rss api "") | $(rss api soak) | < 200 MiB, no growth |
 | ledger-worker | $(rss worker "") | $(rss worker soak) | < 200 MiB, no growth |
 | ledger-worker 2 (drain with 2 workers) | $(rss worker-2 "") | - | < 200 MiB |
+
+## CPU by process and phase (% of one core; the machine has $(nproc) cores, so $(($(nproc) * 100))% is all of it)
+
+Sampled every second from /proc (utime + stime): what saturates in each phase.
+
+| Phase | producer-api | ledger-worker(s) | PostgreSQL (all processes) | Kafka broker | load generator | whole machine |
+|---|---|---|---|---|---|---|
+$(cpu_table "$d/rss.log")
 
 EOT
   local which
@@ -269,15 +315,33 @@ export LEDGER_MASTER_KEY_FILE
 
 # --- RSS of the API and the workers, every second, from /proc ---------------------------------
 rss_sampler() {
-  local name pidfile pid rss
+  local name pidfile pid rss now pm files
   while :; do
+    now=$(date +%s)
+    files=()
     for name in api worker worker-2; do
       pidfile="$LEDGER_VAR/run/$name.pid"
       [[ -s $pidfile ]] || continue
       pid=$(<"$pidfile")
       rss=$(awk '/^VmRSS:/ {print $2}' "/proc/$pid/status" 2>/dev/null) || continue
-      [[ -n $rss ]] && echo "$(date +%s) $name $pid $rss"
+      [[ -n $rss ]] && echo "$now $name $pid $rss"
+      files+=("$name:$pid")
     done
+    # CPU time (utime + stime, clock ticks) of every process of the run, by role, and of the
+    # whole machine (/proc/stat): the report turns them into % of a core per phase.
+    pm=$(head -n1 "$LEDGER_VAR/pg-main/data/postmaster.pid" 2>/dev/null || true)
+    if [[ -n $pm ]]; then
+      for pid in $pm $(pgrep -P "$pm" 2>/dev/null); do files+=("postgres:$pid"); done
+    fi
+    [[ -s $LEDGER_VAR/kafka/kafka.pid ]] && files+=("kafka:$(<"$LEDGER_VAR/kafka/kafka.pid")")
+    for pid in $(pgrep -x 'bench_load|bench_drain|bench_kafka|pgbench' 2>/dev/null); do
+      files+=("client:$pid")
+    done
+    for name in "${files[@]}"; do
+      awk -v t="$now" -v n="${name%%:*}" -v p="${name#*:}" \
+        '{ sub(/^.*\) /, ""); print t, "cpu:" n, p, $12 + $13 }' "/proc/${name#*:}/stat" 2>/dev/null || true
+    done
+    awk -v t="$now" '/^cpu / { busy = $2 + $3 + $4 + $7 + $8 + $9; print t, "cpu:machine", busy, busy + $5 + $6 }' /proc/stat
     sleep 1
   done
 }
@@ -303,6 +367,7 @@ perf_top() {
 }
 
 # --- 1. limits -------------------------------------------------------------------------------
+if want limits; then
 phase kafka-limit
 BENCH_SECONDS=$BENCH_SECONDS "$B/bench_kafka" | tee "$OUT/kafka.kv"
 
@@ -335,10 +400,12 @@ for clients in 1 8; do
   echo "pg_commit_c${clients}_tps=$(sed -n 's/^tps = \([0-9.]*\).*/\1/p' "$OUT/pgbench-commit-c$clients.out" | cut -d. -f1)" >>"$OUT/pg.kv"
 done
 cat "$OUT/pg.kv"
+fi
 
 # --- 2. drain --------------------------------------------------------------------------------
 export BENCH_TENANTS_FILE="$OUT/main.tenants"
 largest_bs=$(tr ' ' '\n' <<<"$BENCH_BATCH_SIZES" | sort -n | tail -n1)
+if want drain; then
 for bs in $BENCH_BATCH_SIZES; do
   for workers in 1 2; do
     phase "drain-w$workers-b$bs"
@@ -359,6 +426,7 @@ if [[ -s $OUT/perf-worker.pid ]]; then
   while kill -0 "$(<"$OUT/perf-worker.pid")" 2>/dev/null; do sleep 1; done
 fi
 perf_top worker
+fi
 
 # --- 3. ingest and end to end ------------------------------------------------------------------
 # A port overridden into Linux's ephemeral range (ip_local_port_range, 32768-60999 by default)
@@ -369,8 +437,41 @@ for attempt in 1 2 3 4 5 6; do
   log "retrying the API start in 10 s"
   sleep 10
 done
-"$S/app.sh" start worker
 API_PID=$(<"$LEDGER_VAR/run/api.pid")
+# Until the worker has read everything on txn.commands (its consumer lag is 0 on every partition).
+wait_drained() {
+  local i lag
+  for ((i = 0; i < 600; i++)); do
+    lag=$(curl -fsS "http://127.0.0.1:$LEDGER_WORKER_PORT/metrics" 2>/dev/null |
+      awk '/^ledger_worker_consumer_lag\{/ { s += $2; n++ } END { print (n > 0 ? s : -1) }')
+    [[ $lag == 0 ]] && return 0
+    sleep 1
+  done
+  log "the worker still has a backlog after 600 s"
+}
+if want ingest; then
+  # The API alone, no worker consuming: what producer-api itself accepts (202 after acks=all),
+  # with and without the Idempotency-Key's synchronous record. Its backlog is drained before
+  # the end-to-end runs.
+  BENCH_SECONDS=2 BENCH_TENANTS_FILE="$OUT/main.tenants" BENCH_RUN="$RUN_TAG-iwarm" \
+    "$B/bench_load" >/dev/null
+  phase ingest-key
+  profile api "$API_PID" "$BENCH_SECONDS"
+  BENCH_TENANTS_FILE="$OUT/main.tenants" BENCH_RUN="$RUN_TAG-ikey" "$B/bench_load" |
+    tee "$OUT/ingest-key.kv" || echo "run_failed=1" >>"$OUT/ingest-key.kv"
+  if [[ -n $PERF_PID ]]; then
+    wait "$PERF_PID" || true
+    PERF_PID=
+  fi
+  phase ingest-nokey
+  BENCH_TENANTS_FILE="$OUT/main.tenants" BENCH_IDEMPOTENCY=0 BENCH_RUN="$RUN_TAG-inokey" \
+    "$B/bench_load" | tee "$OUT/ingest-nokey.kv" || echo "run_failed=1" >>"$OUT/ingest-nokey.kv"
+fi
+"$S/app.sh" start worker
+if want ingest; then
+  phase ingest-backlog
+  wait_drained
+fi
 # load NAME TENANTS HOT RATE [SECONDS]
 load() {
   phase "$1"
@@ -378,6 +479,7 @@ load() {
     BENCH_RUN="$RUN_TAG-$1" "$B/bench_load" | tee "$OUT/$1.kv" ||
     { echo "run_failed=1" >>"$OUT/$1.kv"; log "$1: not every request was accepted and completed (see above)"; }
 }
+if want e2e; then
 # A short warm-up: connections, pools and caches are made before anything is measured.
 BENCH_SECONDS=2 BENCH_TENANTS_FILE="$OUT/main.tenants" BENCH_E2E=1 BENCH_RUN="$RUN_TAG-warm" \
   "$B/bench_load" >/dev/null
@@ -387,7 +489,7 @@ for mix in uniform hot many; do
     hot) tf="$OUT/main.tenants" hot=0.7 ;;
     many) tf="$OUT/many.tenants" hot=0 ;;
   esac
-  [[ $mix == uniform ]] && profile api "$API_PID" "$BENCH_SECONDS"
+  [[ $mix == uniform ]] && ! want ingest && profile api "$API_PID" "$BENCH_SECONDS"
   load "$mix-max" "$tf" "$hot" 0
   if [[ -n $PERF_PID ]]; then
     wait "$PERF_PID" || true
@@ -399,18 +501,27 @@ for mix in uniform hot many; do
   load "$mix-r90" "$tf" "$hot" "$((max * 9 / 10))"
 done
 perf_top api
+fi
 
 # --- 4. soak: RSS over a longer run at half the maximum ---------------------------------------
-[[ $BENCH_SOAK_RATE != auto ]] || BENCH_SOAK_RATE=$(($(kv "$OUT/uniform-max.kv" e2e_transfers_per_s) / 2))
-load soak "$OUT/main.tenants" 0 "$BENCH_SOAK_RATE" "$BENCH_SOAK_SECONDS"
+if want soak; then
+  if [[ $BENCH_SOAK_RATE == auto ]]; then
+    max=$(kv "$OUT/uniform-max.kv" e2e_transfers_per_s 2>/dev/null)
+    BENCH_SOAK_RATE=$((${max:-0} / 2))
+  fi
+  ((BENCH_SOAK_RATE > 0)) || BENCH_SOAK_RATE=200
+  load soak "$OUT/main.tenants" 0 "$BENCH_SOAK_RATE" "$BENCH_SOAK_SECONDS"
+fi
 
 # --- 5. ingest without Idempotency-Key -----------------------------------------------------------
 # No idempotency record is committed per request, so the difference from uniform-max is what that
 # synchronous commit costs the API. Last: the backlog it leaves the worker must not delay the
 # end-to-end runs.
-phase uniform-nokey
-BENCH_TENANTS_FILE="$OUT/main.tenants" BENCH_IDEMPOTENCY=0 BENCH_RUN="$RUN_TAG-nokey" \
-  "$B/bench_load" | tee "$OUT/uniform-nokey.kv" || echo "run_failed=1" >>"$OUT/uniform-nokey.kv"
+if want nokey; then
+  phase uniform-nokey
+  BENCH_TENANTS_FILE="$OUT/main.tenants" BENCH_IDEMPOTENCY=0 BENCH_RUN="$RUN_TAG-nokey" \
+    "$B/bench_load" | tee "$OUT/uniform-nokey.kv" || echo "run_failed=1" >>"$OUT/uniform-nokey.kv"
+fi
 phase end
 cut -d' ' -f1-3 /proc/loadavg >"$OUT/loadavg.end"
 BENCH_RUN_SECONDS=$((SECONDS - t0))
