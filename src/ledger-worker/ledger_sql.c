@@ -85,20 +85,57 @@ static const struct {
          " WHERE e.transaction_id = ANY($1::uuid[]) ORDER BY e.entry_seq"},
 };
 
+/* Prepares every statement in one round trip (pipeline mode): a tenant's first batch on a new
+ * connection waits once, not once per statement. */
 int wk_sql_prepare(PGconn *db, void *arg, char *err, size_t err_size)
 {
+    PGresult *res;
+    int rc = 0, synced;
     (void)arg;
+    if (PQenterPipelineMode(db) != 1) {
+        snprintf(err, err_size, "pipeline mode: %.*s", (int)strcspn(PQerrorMessage(db), "\n"),
+                 PQerrorMessage(db));
+        return -1;
+    }
     for (int i = 0; i < SQL_N_STATEMENTS; i++) {
-        PGresult *res = PQprepare(db, statements[i].name, statements[i].sql, 0, NULL);
-        if (PQresultStatus(res) != PGRES_COMMAND_OK) {
+        if (PQsendPrepare(db, statements[i].name, statements[i].sql, 0, NULL) != 1) {
             snprintf(err, err_size, "preparing %s: %.*s", statements[i].name,
                      (int)strcspn(PQerrorMessage(db), "\n"), PQerrorMessage(db));
+            rc = -1;
+            break;
+        }
+    }
+    synced = PQpipelineSync(db) == 1;
+    if (!synced && rc == 0) {
+        snprintf(err, err_size, "pipeline sync: %.*s", (int)strcspn(PQerrorMessage(db), "\n"),
+                 PQerrorMessage(db));
+        rc = -1;
+    }
+    /* One result (then NULL) per statement sent, then the sync's PGRES_PIPELINE_SYNC. */
+    while (synced) {
+        res = PQgetResult(db);
+        if (res == NULL) {
+            if (PQstatus(db) != CONNECTION_OK)
+                break;
+            continue;
+        }
+        if (PQresultStatus(res) == PGRES_PIPELINE_SYNC) {
             PQclear(res);
-            return -1;
+            break;
+        }
+        if (PQresultStatus(res) != PGRES_COMMAND_OK && rc == 0) {
+            snprintf(err, err_size, "preparing the worker's statements: %.*s",
+                     (int)strcspn(PQresultErrorMessage(res), "\n"), PQresultErrorMessage(res));
+            rc = -1;
         }
         PQclear(res);
     }
-    return 0;
+    if (PQexitPipelineMode(db) != 1 && rc == 0) {
+        snprintf(err, err_size, "leaving pipeline mode: %.*s",
+                 (int)strcspn(PQerrorMessage(db), "\n"), PQerrorMessage(db));
+        rc = -1;
+    }
+    return rc;
 }
 
 wk_step *wk_pipeline_add(wk_pipeline *p, int statement, const char *raw_sql)

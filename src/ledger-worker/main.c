@@ -84,7 +84,7 @@ int main(void)
 {
     char err[512], host[128], txn_id[256];
     const char *master_dsn, *key_file, *instance;
-    long batch_max, batch_wait, pool, pool_total, idle_timeout, db_wait, purge_interval,
+    long batch_max, batch_wait, tenant_threads, pool, pool_total, idle_timeout, db_wait, purge_interval,
         stats_interval;
     wk_config cfg;
     wk_health health;
@@ -120,7 +120,9 @@ int main(void)
         lg_config_int("LEDGER_WORKER_PURGE_INTERVAL_S", 600, 1, 86400, &purge_interval, err,
                       sizeof err) != 0 ||
         lg_config_int("LEDGER_WORKER_STATS_INTERVAL_MS", 2000, 0, 600000, &stats_interval, err,
-                      sizeof err) != 0) {
+                      sizeof err) != 0 ||
+        lg_config_int("LEDGER_WORKER_TENANT_THREADS", 4, 1, WK_TENANT_THREADS_MAX,
+                      &tenant_threads, err, sizeof err) != 0) {
         lg_log_error("configuration: %s", err);
         goto out;
     }
@@ -139,6 +141,7 @@ int main(void)
     cfg.batch_max = (int)batch_max;
     cfg.batch_wait_ms = (int)batch_wait;
     cfg.db_wait_ms = (int)db_wait;
+    cfg.tenant_threads = (int)tenant_threads;
     cfg.purge_interval_s = (int)purge_interval;
     cfg.stats_interval_ms = (int)stats_interval;
     listen = lg_config_str("LEDGER_WORKER_LISTEN", "127.0.0.1:9091");

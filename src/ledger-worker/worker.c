@@ -44,6 +44,7 @@
 #include <jansson.h>
 #include <errno.h>
 #include <inttypes.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -663,6 +664,108 @@ static void report_batch(const wk_item *items, const wk_outcome *outcomes, const
     }
 }
 
+/* One tenant's share of a batch: applied in one PostgreSQL transaction (apply_group), then its
+ * recorded outcomes read back for the events. Returns 0, or -1 when the batch must be redone. */
+static int group_work(wk_state *s, wk_group *g, wk_item *items, wk_outcome *outcomes,
+                      volatile sig_atomic_t *stop)
+{
+    char err[512];
+    lg_txn_command **cmds;
+    wk_outcome *group_out;
+    lg_db_status st = LG_DB_RETRY;
+    if (g->tenant.status == LG_TENANT_INACTIVE) {
+        /* Gone from routing (its database may no longer exist): each command still gets its
+         * one outcome, FAILED, as an event only. */
+        for (size_t k = 0; k < g->n; k++)
+            if (inactive_outcome(&g->tenant, &items[g->items[k]].cmd,
+                                 &outcomes[g->items[k]]) != 0)
+                return -1;
+        return 0;
+    }
+    if (apply_group(s, g, items, stop) != 0)
+        return -1;
+    cmds = calloc(g->n, sizeof *cmds);
+    group_out = calloc(g->n, sizeof *group_out);
+    if (cmds == NULL || group_out == NULL) {
+        free(cmds);
+        free(group_out);
+        return -1;
+    }
+    for (size_t k = 0; k < g->n; k++)
+        cmds[k] = &items[g->items[k]].cmd;
+    for (int attempt = 0; attempt < 50 && st != LG_DB_OK; attempt++) {
+        PGconn *db = lg_router_acquire(s->cfg->router, g->tenant.id, s->cfg->db_wait_ms, err,
+                                       sizeof err);
+        if (db != NULL) {
+            st = wk_load_outcomes(db, g->tenant.id, cmds, g->n, group_out, err, sizeof err);
+            lg_router_release(s->cfg->router, g->tenant.id, db, st != LG_DB_OK);
+        }
+        if (st != LG_DB_OK) {
+            wk_outcomes_free(group_out, g->n);
+            lg_log_warn("reading outcomes of tenant %s: %s", g->tenant.slug, err);
+            sleep_ms(200);
+        }
+    }
+    for (size_t k = 0; k < g->n; k++)
+        outcomes[g->items[k]] = group_out[k];
+    free(group_out);
+    free(cmds);
+    return st == LG_DB_OK ? 0 : -1;
+}
+
+/* Runs group_work over a batch's tenants, up to cfg->tenant_threads at once (each tenant on its
+ * own connection; one tenant's commands stay in one transaction, in order). */
+typedef struct {
+    wk_state *s;
+    wk_group *groups;
+    size_t n_groups, next;
+    wk_item *items;
+    wk_outcome *outcomes;
+    volatile sig_atomic_t *stop;
+    pthread_mutex_t lock;
+    int failed;
+} group_run;
+
+static void *group_thread(void *arg)
+{
+    group_run *run = arg;
+    for (;;) {
+        size_t g;
+        pthread_mutex_lock(&run->lock);
+        if (run->failed || run->next >= run->n_groups) {
+            pthread_mutex_unlock(&run->lock);
+            return NULL;
+        }
+        g = run->next++;
+        pthread_mutex_unlock(&run->lock);
+        if (group_work(run->s, &run->groups[g], run->items, run->outcomes, run->stop) != 0) {
+            pthread_mutex_lock(&run->lock);
+            run->failed = 1;
+            pthread_mutex_unlock(&run->lock);
+        }
+    }
+}
+
+static int apply_groups(wk_state *s, wk_group *groups, size_t n_groups, wk_item *items,
+                        wk_outcome *outcomes, volatile sig_atomic_t *stop)
+{
+    group_run run = {s, groups, n_groups, 0, items, outcomes, stop, PTHREAD_MUTEX_INITIALIZER, 0};
+    pthread_t th[WK_TENANT_THREADS_MAX];
+    size_t extra = 0, want = (size_t)s->cfg->tenant_threads;
+
+    if (want > WK_TENANT_THREADS_MAX)
+        want = WK_TENANT_THREADS_MAX;
+    /* This thread takes part: want - 1 more, no more than there are other tenants. */
+    while (extra + 1 < want && extra + 1 < n_groups &&
+           pthread_create(&th[extra], NULL, group_thread, &run) == 0)
+        extra++;
+    group_thread(&run);
+    for (size_t i = 0; i < extra; i++)
+        pthread_join(th[i], NULL);
+    pthread_mutex_destroy(&run.lock);
+    return run.failed ? -1 : 0;
+}
+
 static int process_batch(wk_state *s, rd_kafka_message_t **msgs, size_t n,
                          volatile sig_atomic_t *stop)
 {
@@ -703,51 +806,8 @@ static int process_batch(wk_state *s, rd_kafka_message_t **msgs, size_t n,
             goto out;
         groups[it->tenant].items[groups[it->tenant].n++] = i;
     }
-    for (size_t g = 0; g < n_groups; g++) {
-        lg_txn_command **cmds;
-        wk_outcome *group_out;
-        lg_db_status st = LG_DB_RETRY;
-        if (groups[g].tenant.status == LG_TENANT_INACTIVE) {
-            /* Gone from routing (its database may no longer exist): each command still gets its
-             * one outcome, FAILED, as an event only. */
-            for (size_t k = 0; k < groups[g].n; k++)
-                if (inactive_outcome(&groups[g].tenant, &items[groups[g].items[k]].cmd,
-                                     &outcomes[groups[g].items[k]]) != 0)
-                    goto out;
-            continue;
-        }
-        if (apply_group(s, &groups[g], items, stop) != 0)
-            goto out;
-        cmds = calloc(groups[g].n, sizeof *cmds);
-        group_out = calloc(groups[g].n, sizeof *group_out);
-        if (cmds == NULL || group_out == NULL) {
-            free(cmds);
-            free(group_out);
-            goto out;
-        }
-        for (size_t k = 0; k < groups[g].n; k++)
-            cmds[k] = &items[groups[g].items[k]].cmd;
-        for (int attempt = 0; attempt < 50 && st != LG_DB_OK; attempt++) {
-            PGconn *db = lg_router_acquire(s->cfg->router, groups[g].tenant.id,
-                                           s->cfg->db_wait_ms, err, sizeof err);
-            if (db != NULL) {
-                st = wk_load_outcomes(db, groups[g].tenant.id, cmds, groups[g].n, group_out, err,
-                                      sizeof err);
-                lg_router_release(s->cfg->router, groups[g].tenant.id, db, st != LG_DB_OK);
-            }
-            if (st != LG_DB_OK) {
-                wk_outcomes_free(group_out, groups[g].n);
-                lg_log_warn("reading outcomes of tenant %s: %s", groups[g].tenant.slug, err);
-                sleep_ms(200);
-            }
-        }
-        for (size_t k = 0; k < groups[g].n; k++)
-            outcomes[groups[g].items[k]] = group_out[k];
-        free(group_out);
-        free(cmds);
-        if (st != LG_DB_OK)
-            goto out;
-    }
+    if (apply_groups(s, groups, n_groups, items, outcomes, stop) != 0)
+        goto out;
     clock_gettime(CLOCK_MONOTONIC, &k0);
     committed = kafka_commit(s, msgs, n, items, outcomes, &fatal) == 0;
     clock_gettime(CLOCK_MONOTONIC, &k1);

@@ -18,6 +18,8 @@ typedef struct {
                             * before the first statistics arrive */
 } wk_health;
 
+#define WK_TENANT_THREADS_MAX 32
+
 typedef struct {
     const char *brokers;
     const char *group_id;
@@ -25,6 +27,7 @@ typedef struct {
     int batch_max;     /* messages per batch */
     int batch_wait_ms; /* how long to gather a batch once its first message is in */
     int db_wait_ms;
+    int tenant_threads;   /* a batch's tenants applied at once, each on its own connection */
     int purge_interval_s; /* how often expired idempotency records are deleted */
     lg_router *router;
     const lg_keyring *keyring;
