@@ -123,7 +123,8 @@ report() {
 Produced by \`make bench\` (scripts/bench.sh, programs in bench/). Everything ran on one machine
 against the real local stack: PostgreSQL $("$PG_BIN/postgres" --version | awk '{print $3}') with fsync=on and
 synchronous_commit=on, one Kafka broker (replication factor 1), producer-api and ledger-worker
-built with the release flags (RelWithDebInfo).
+built with the release flags (RelWithDebInfo). What limits each figure on this machine, and
+what was changed after each profile: [PERFORMANCE.md](PERFORMANCE.md).
 
 - Date: $BENCH_DATE; run took ${secs}s; commit $BENCH_COMMIT
 - Machine: $(nproc) CPUs ($cpu), $mem memory, $(uname -sr)
