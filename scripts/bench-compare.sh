@@ -8,7 +8,8 @@
 #   drain: bench_drain of DRAIN transfers, batch 500, 1 and 2 workers (rate, worker CPU ticks);
 #   ingest: bench_load closed loop for SECS s, no worker, the API of OLD_BUILD, then this one
 #   with LEDGER_API_GROUP_COMMIT=0, then with its defaults (twice).
-# ACCOUNTS=200 DRAIN=5000 SECS=5 ROUNDS=2; SKIP_DRAIN=1 or SKIP_INGEST=1 to run one part.
+# ACCOUNTS=200 DRAIN=5000 SECS=5 ROUNDS=2 TENANTS=1; SKIP_DRAIN=1 or SKIP_INGEST=1 to run one
+# part. TENANTS=N > 1 spreads the ACCOUNTS over N tenants (each batch then spans many tenants).
 # Prints one line a run (and writes them to $LEDGER_VAR/compare/summary).
 set -euo pipefail
 export LEDGER_STACK=bench
@@ -17,7 +18,7 @@ S=$ROOT/scripts
 OLD=$(cd "${1:?usage: $0 OLD_BUILD}" && pwd) NEW=$ROOT/build-bench
 export LEDGER_BUILD=$NEW
 CTL=$NEW/ledgerctl PSQL="$PG_BIN/psql"
-: "${ACCOUNTS:=200}" "${DRAIN:=5000}" "${SECS:=5}" "${ROUNDS:=2}"
+: "${ACCOUNTS:=200}" "${DRAIN:=5000}" "${SECS:=5}" "${ROUNDS:=2}" "${TENANTS:=1}"
 OUT=$LEDGER_VAR/compare
 cmake -S "$ROOT" -B "$NEW" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DLEDGER_TESTS=OFF -DLEDGER_BENCH=ON >/dev/null
 cmake --build "$NEW" -j2 >/dev/null
@@ -47,7 +48,13 @@ provision() {
     --type CHECKING --currency USD --overdraft-limit 1000000000.00 2>/dev/null | paste -sd,)
   echo "$tid $slug $user $key $accts" >>"$file"
 }
-provision bench-main "$ACCOUNTS" "$OUT/main.tenants"
+if ((TENANTS > 1)); then
+  for ((i = 1; i <= TENANTS; i++)); do
+    provision "$(printf 'bench-t%03d' "$i")" "$(((ACCOUNTS + TENANTS - 1) / TENANTS < 2 ? 2 : (ACCOUNTS + TENANTS - 1) / TENANTS))" "$OUT/main.tenants"
+  done
+else
+  provision bench-main "$ACCOUNTS" "$OUT/main.tenants"
+fi
 export BENCH_TENANTS_FILE="$OUT/main.tenants"
 echo "load at start: $(cut -d' ' -f1-3 /proc/loadavg)" | tee "$OUT/summary"
 tag=$(date +%s)
