@@ -63,8 +63,8 @@ int main(void)
         .name = "net_cut",
         .n_tenants = 2,
         .n_accounts = 6,
-        .commands_per_tenant = 200,
-        .flow_ms = 20000,
+        .commands_per_tenant = 160,
+        .flow_ms = 16000,
         .threads_per_tenant = 2,
         .retry_ms = 120000,
         .retry_unanswered = 1,
@@ -84,7 +84,7 @@ int main(void)
     atexit(restore_network);
     chaos_setup(&c, &cfg);
     chaos_flow_start(&c);
-    itest_sleep_ms(2000);
+    itest_sleep_ms(1000);
 
     /* 1. PostgreSQL (the second server) */
     lock = itest_tenant_db(&c.tenant[1], "LEDGER_ADMIN_DSN_2");
@@ -125,7 +125,7 @@ int main(void)
            (long long)pg_recover);
 
     /* 2. Kafka */
-    itest_sleep_ms(2000);
+    itest_sleep_ms(1000);
     t0 = itest_now_ms();
     CHECK(chaos_sh("net-cut", "kafka", NULL) == 0, "scripts/chaos.sh net-cut failed");
     c.faults++;
