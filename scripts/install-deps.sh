@@ -18,6 +18,9 @@ PACKAGES=(
   # (libclang_rt.fuzzer) is in libclang-rt-14-dev, which clang only recommends
   clang libclang-rt-14-dev
   valgrind
+  # the chaos scenarios (tests/chaos): network cuts (iptables, ss -K) and a full WAL disk (a
+  # loop-mounted ext4 image)
+  iptables iproute2 e2fsprogs mount util-linux
   linux-perf # make bench: where the worker and the API spend CPU (pgbench comes with postgresql)
 )
 # Any Java 17+ runs Kafka 4; only bring Debian's default one when there is none at all.

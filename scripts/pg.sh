@@ -20,6 +20,10 @@
 #                                              backup, replaying SRC's archived WAL up to TIME,
 #                                              then promoted; its admin.dsn is SRC's superuser
 # The pitr servers listen on LEDGER_PG_PITR_PORT (default LEDGER_PG_PORT + 10) and the next port.
+#
+# walfull (LEDGER_PG_PORT + 20) is the full-WAL-disk scenario's server (tests/chaos/chaos_wal_full.c,
+# scripts/chaos.sh walfull-up): its pg_wal lives in pg-walfull/walmnt (a small filesystem the
+# scenario mounts there), in 1 MiB segments, at most 32 MB of them.
 set -euo pipefail
 source "$(dirname "$0")/env.sh"
 
@@ -32,7 +36,8 @@ case "$NAME" in
   pitr-restored) PORT=$((${LEDGER_PG_PITR_PORT:-$((LEDGER_PG_PORT + 10))} + 1)) ;;
   # A server for the TLS tests (tests/integration/it_pg_tls.c), next to main.
   tls) PORT=${LEDGER_PG_TLS_PORT:-$((LEDGER_PG_PORT + 2))} ;;
-  *) die "unknown server '$NAME' (main, second, tls, pitr or pitr-restored)" ;;
+  walfull) PORT=$((LEDGER_PG_PORT + 20)) ;;
+  *) die "unknown server '$NAME' (main, second, tls, pitr, pitr-restored or walfull)" ;;
 esac
 [[ -x $PG_BIN/pg_ctl ]] || die "PostgreSQL not found under /usr/lib/postgresql: run scripts/install-deps.sh"
 
@@ -88,11 +93,13 @@ init_cluster() {
   printf '%s\n' "$pass" >"$pwfile"
   chown "$PGUSER_OS" "$pwfile"
   install -d -m 700 -o "$PGUSER_OS" "$DATA"
+  local walargs=()
+  [[ $NAME != walfull ]] || walargs=(--waldir="$DIR/walmnt/pg_wal" --wal-segsize=1)
   # --auth-local=peer: the unix socket admits only the OS user that owns the cluster.
   # --data-checksums: detect silent storage corruption; this is a ledger.
   if ! as_pg "$PG_BIN/initdb" -D "$DATA" -U postgres --pwfile="$pwfile" \
     --auth-host=scram-sha-256 --auth-local=peer \
-    --encoding=UTF8 --locale=C.UTF-8 --data-checksums >"$DIR/initdb.log" 2>&1; then
+    --encoding=UTF8 --locale=C.UTF-8 --data-checksums "${walargs[@]}" >"$DIR/initdb.log" 2>&1; then
     rm -f "$pwfile"
     cat "$DIR/initdb.log" >&2
     rm -rf "$DATA" # a half-made cluster would make the next start skip initdb
@@ -126,6 +133,14 @@ full_page_writes = on
 password_encryption = scram-sha-256
 log_line_prefix = '%m [%p] %q%u@%d '
 EOF
+  if [[ $NAME == walfull ]]; then
+    as_pg tee -a "$DATA/ledger.conf" >/dev/null <<EOF
+# pg_wal on a small filesystem (tests/chaos/chaos_wal_full.c): checkpoints keep it small.
+max_wal_size = 32MB
+min_wal_size = 2MB
+shared_buffers = 32MB
+EOF
+  fi
   if [[ -f $DIR/server.crt && -f $DIR/server.key ]]; then
     install -m 600 -o "$PGUSER_OS" "$DIR/server.crt" "$DATA/server.crt"
     install -m 600 -o "$PGUSER_OS" "$DIR/server.key" "$DATA/server.key"
@@ -251,7 +266,7 @@ case "$cmd" in
     fi
     ;;
   *)
-    echo "usage: $0 start|stop|status|basebackup [main|second|tls|pitr|pitr-restored]" >&2
+    echo "usage: $0 start|stop|status|basebackup [main|second|tls|pitr|pitr-restored|walfull]" >&2
     echo "       $0 recover pitr-restored pitr 'TIME'" >&2
     exit 2
     ;;

@@ -32,6 +32,9 @@ if [[ -n $ONLY ]]; then
 fi
 
 stop_all() {
+  # The fault scenarios' leftovers: network cuts, the full-WAL server and its loop mount.
+  "$S/chaos.sh" net-restore || true
+  "$S/chaos.sh" walfull-down || true
   "$S/app.sh" stop worker || true
   "$S/app.sh" stop api || true
   "$S/kafka.sh" stop || true

@@ -11,9 +11,49 @@ static void first_line(char *err, size_t err_size, const char *prefix, const cha
     err[n] = '\0';
 }
 
+/* The TCP settings of every connection (lg_db.h); set once at start-up. */
+static struct {
+    long user_timeout_ms;
+    char user_timeout[24], idle[24], interval[24];
+} tcp = {10000, "10000", "5", "2"};
+
+void lg_db_set_tcp_user_timeout_ms(long ms)
+{
+    long idle = ms / 2000, interval = ms / 4000;
+    tcp.user_timeout_ms = ms > 0 ? ms : 0;
+    snprintf(tcp.user_timeout, sizeof tcp.user_timeout, "%ld", tcp.user_timeout_ms);
+    snprintf(tcp.idle, sizeof tcp.idle, "%ld", idle > 0 ? idle : 1);
+    snprintf(tcp.interval, sizeof tcp.interval, "%ld", interval > 0 ? interval : 1);
+}
+
+void lg_db_tcp_params(const char **keys, const char **values, int *n)
+{
+    if (tcp.user_timeout_ms <= 0)
+        return;
+    keys[*n] = "keepalives";
+    values[(*n)++] = "1";
+    keys[*n] = "keepalives_idle";
+    values[(*n)++] = tcp.idle;
+    keys[*n] = "keepalives_interval";
+    values[(*n)++] = tcp.interval;
+    keys[*n] = "keepalives_count";
+    values[(*n)++] = "3";
+    keys[*n] = "tcp_user_timeout";
+    values[(*n)++] = tcp.user_timeout;
+}
+
 PGconn *lg_db_connect(const char *conninfo, char *err, size_t err_size)
 {
-    PGconn *conn = PQconnectdb(conninfo);
+    /* Our settings first: conninfo, expanded from "dbname" after them, overrides any. */
+    const char *keys[8] = {"connect_timeout"}, *values[8] = {"10"};
+    int n = 1;
+    PGconn *conn;
+    lg_db_tcp_params(keys, values, &n);
+    keys[n] = "dbname";
+    values[n++] = conninfo;
+    keys[n] = NULL;
+    values[n] = NULL;
+    conn = PQconnectdbParams(keys, values, 1);
     if (conn == NULL) {
         snprintf(err, err_size, "out of memory connecting to PostgreSQL");
         return NULL;

@@ -14,8 +14,31 @@ typedef enum {
     LG_DB_FATAL     /* anything else: a bug or a broken database */
 } lg_db_status;
 
-/* Connects; returns NULL and a readable reason (never the password) in err. */
+/* Connects; returns NULL and a readable reason (never the password) in err. The connection
+ * gets the TCP settings of lg_db_tcp_params and connect_timeout=10 unless conninfo sets them. */
 PGconn *lg_db_connect(const char *conninfo, char *err, size_t err_size);
+
+/*
+ * A connection whose peer went silent (a network cut that drops packets, a server host that
+ * vanished) must fail, not hang: libpq waits on its socket without a time limit, and by the
+ * kernel's defaults a request sent is retransmitted for about 15 minutes, and a connection that
+ * waits for an answer that never comes (no keepalives) waits for ever - with a worker's batch,
+ * and its partitions, behind it. Every connection therefore asks for TCP keepalives and
+ * TCP_USER_TIMEOUT: with tcp_user_timeout_ms = T, a connection with data unacknowledged, or
+ * keepalive probes unanswered, for T ms is closed by the kernel, and libpq reports it as a lost
+ * connection (retryable). keepalives_idle is T/2, keepalives_interval T/4 (at least 1 s
+ * each), 3 probes. A busy server does not trip it: its kernel acknowledges and answers probes
+ * while a long statement runs.
+ *
+ * lg_db_set_tcp_user_timeout_ms sets T for the process (LEDGER_PG_TCP_USER_TIMEOUT_MS; 0 turns
+ * the settings off, libpq and the kernel defaults then apply); call it at start-up, before any
+ * thread connects. Default 10000.
+ */
+void lg_db_set_tcp_user_timeout_ms(long ms);
+
+/* Appends the keyword/value pairs above to keys/values (from index *n, at most 5 pairs: room
+ * for them is the caller's) and advances *n. The values are static strings. */
+void lg_db_tcp_params(const char **keys, const char **values, int *n);
 
 /* Runs sql (no parameters, may hold several statements). Returns 0 or -1 with err. */
 int lg_db_exec(PGconn *conn, const char *sql, char *err, size_t err_size);

@@ -388,9 +388,9 @@ static PGconn *connect_tenant(const lg_tenant *t, const char *password, char *er
 {
     PGconn *conn;
     /* fallback_application_name: PGAPPNAME, when set, names the process in pg_stat_activity. */
-    const char *keys[10] = {"host", "port", "dbname", "user", "password",
+    const char *keys[16] = {"host", "port", "dbname", "user", "password",
                             "fallback_application_name", "connect_timeout", NULL};
-    const char *values[10];
+    const char *values[16];
     const char *sslmode = tls_setting(t->db_sslmode, "LEDGER_PG_SSLMODE");
     const char *sslrootcert = tls_setting(t->db_sslrootcert, "LEDGER_PG_SSLROOTCERT");
     int n = 7;
@@ -401,6 +401,8 @@ static PGconn *connect_tenant(const lg_tenant *t, const char *password, char *er
     values[4] = password;
     values[5] = "ledger";
     values[6] = "5";
+    /* Keepalives and tcp_user_timeout: a silent peer fails the connection (lg_db.h). */
+    lg_db_tcp_params(keys, values, &n);
     if (sslmode != NULL) {
         keys[n] = "sslmode";
         values[n++] = sslmode;

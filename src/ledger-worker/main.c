@@ -84,8 +84,8 @@ int main(void)
 {
     char err[512], host[128], txn_id[256];
     const char *master_dsn, *key_file, *instance;
-    long batch_max, batch_wait, tenant_threads, pool, pool_total, idle_timeout, db_wait, purge_interval,
-        stats_interval;
+    long batch_max, batch_wait, tenant_threads, pool, pool_total, idle_timeout, db_wait,
+        purge_interval, stats_interval, tcp_timeout;
     wk_config cfg;
     wk_health health;
     http_context http_ctx;
@@ -117,6 +117,8 @@ int main(void)
         lg_config_int("LEDGER_DB_IDLE_TIMEOUT_S", 300, 0, 86400, &idle_timeout, err, sizeof err) !=
             0 ||
         lg_config_int("LEDGER_DB_WAIT_MS", 5000, 1, 60000, &db_wait, err, sizeof err) != 0 ||
+        lg_config_int("LEDGER_PG_TCP_USER_TIMEOUT_MS", 10000, 0, 3600000, &tcp_timeout, err,
+                      sizeof err) != 0 ||
         lg_config_int("LEDGER_WORKER_PURGE_INTERVAL_S", 600, 1, 86400, &purge_interval, err,
                       sizeof err) != 0 ||
         lg_config_int("LEDGER_WORKER_STATS_INTERVAL_MS", 2000, 0, 600000, &stats_interval, err,
@@ -126,6 +128,7 @@ int main(void)
         lg_log_error("configuration: %s", err);
         goto out;
     }
+    lg_db_set_tcp_user_timeout_ms(tcp_timeout);
     /* A stable transactional id per worker instance: a restarted instance fences its former
      * self. Two live workers must not share one. */
     if (gethostname(host, sizeof host) != 0)

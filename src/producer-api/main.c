@@ -5,6 +5,7 @@
 
 #include "lg_avro.h"
 #include "lg_config.h"
+#include "lg_db.h"
 #include "lg_log.h"
 
 #include <signal.h>
@@ -21,7 +22,7 @@ int main(void)
 {
     char err[512], host[64];
     const char *listen, *colon, *brokers, *master_dsn, *key_file, *servers_file;
-    long port, threads, pool_size, pool_total, idle_timeout, db_wait;
+    long port, threads, pool_size, pool_total, idle_timeout, db_wait, tcp_timeout;
     long rate, burst, conn_timeout, max_conns, max_conns_ip;
     api_server server;
     struct MHD_Daemon *daemon = NULL;
@@ -56,6 +57,8 @@ int main(void)
         lg_config_int("LEDGER_DB_IDLE_TIMEOUT_S", 300, 0, 86400, &idle_timeout, err, sizeof err) !=
             0 ||
         lg_config_int("LEDGER_DB_WAIT_MS", 2000, 1, 60000, &db_wait, err, sizeof err) != 0 ||
+        lg_config_int("LEDGER_PG_TCP_USER_TIMEOUT_MS", 10000, 0, 3600000, &tcp_timeout, err,
+                      sizeof err) != 0 ||
         lg_config_int("LEDGER_API_RATE_PER_S", 2000, 0, 1000000, &rate, err, sizeof err) != 0 ||
         lg_config_int("LEDGER_API_RATE_BURST", 4000, 1, 10000000, &burst, err, sizeof err) !=
             0 ||
@@ -69,6 +72,7 @@ int main(void)
         lg_log_error("configuration: %s", err);
         goto out;
     }
+    lg_db_set_tcp_user_timeout_ms(tcp_timeout);
     colon = strrchr(listen, ':');
     port = colon != NULL ? strtol(colon + 1, NULL, 10) : 0;
     if (colon == NULL || port <= 0 || port > 65535 || (size_t)(colon - listen) >= sizeof host) {
