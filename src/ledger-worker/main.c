@@ -8,6 +8,7 @@
  */
 #include "worker.h"
 
+#include "fault.h"
 #include "ledger_sql.h"
 
 #include "lg_avro.h"
@@ -124,6 +125,12 @@ int main(void)
         lg_log_error("configuration: %s", err);
         goto out;
     }
+#ifdef LEDGER_FAULT_INJECTION
+    if (wk_fault_init(err, sizeof err) != 0) {
+        lg_log_error("configuration: %s", err);
+        goto out;
+    }
+#endif
     /* A stable transactional id per worker instance: a restarted instance fences its former
      * self. Two live workers must not share one. */
     if (gethostname(host, sizeof host) != 0)

@@ -34,6 +34,7 @@
  */
 #include "worker.h"
 
+#include "fault.h"
 #include "lg_avro.h"
 #include "lg_db.h"
 #include "lg_kafka.h"
@@ -507,6 +508,9 @@ static int kafka_commit(wk_state *s, rd_kafka_message_t **msgs, size_t n, wk_ite
         if (it->decoded && emit_outcome(s->producer, &outcomes[i], it) != 0)
             goto abort;
     }
+#ifdef LEDGER_FAULT_INJECTION
+    wk_fault_point(WK_FAULT_AFTER_PG, s->producer, n);
+#endif
     offsets = batch_offsets(msgs, n, 0);
     cgmd = rd_kafka_consumer_group_metadata(s->consumer);
     e = rd_kafka_send_offsets_to_transaction(s->producer, offsets, cgmd, -1);
@@ -696,6 +700,9 @@ static int process_batch(wk_state *s, rd_kafka_message_t **msgs, size_t n,
             goto out;
         groups[it->tenant].items[groups[it->tenant].n++] = i;
     }
+#ifdef LEDGER_FAULT_INJECTION
+    wk_fault_point(WK_FAULT_BEFORE_PG, NULL, n);
+#endif
     for (size_t g = 0; g < n_groups; g++) {
         lg_txn_command **cmds;
         wk_outcome *group_out;
