@@ -87,7 +87,21 @@ static const struct {
 
 int wk_sql_prepare(PGconn *db, void *arg, char *err, size_t err_size)
 {
-    (void)arg;
+    const long *idle_in_transaction_ms = arg;
+    if (idle_in_transaction_ms != NULL && *idle_in_transaction_ms > 0) {
+        char sql[96];
+        PGresult *res;
+        snprintf(sql, sizeof sql, "SET idle_in_transaction_session_timeout = %ld",
+                 *idle_in_transaction_ms);
+        res = PQexec(db, sql);
+        if (PQresultStatus(res) != PGRES_COMMAND_OK) {
+            snprintf(err, err_size, "setting idle_in_transaction_session_timeout: %.*s",
+                     (int)strcspn(PQerrorMessage(db), "\n"), PQerrorMessage(db));
+            PQclear(res);
+            return -1;
+        }
+        PQclear(res);
+    }
     for (int i = 0; i < SQL_N_STATEMENTS; i++) {
         PGresult *res = PQprepare(db, statements[i].name, statements[i].sql, 0, NULL);
         if (PQresultStatus(res) != PGRES_COMMAND_OK) {
