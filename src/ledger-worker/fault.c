@@ -64,7 +64,9 @@ static int stop_requested(const char *point)
 
 void wk_fault_point(wk_fault_where where, rd_kafka_t *producer, size_t n_commands)
 {
-    const char *point = where == WK_FAULT_BEFORE_PG ? "before-pg" : "after-pg";
+    const char *point = where == WK_FAULT_BEFORE_PG ? "before-pg"
+                        : where == WK_FAULT_IN_PG   ? "in-pg"
+                                                    : "after-pg";
     if (where == WK_FAULT_AFTER_PG && crash_after_batch > 0 &&
         ++batches_after_pg == crash_after_batch) {
         /* The events reach the broker inside the open transaction, as they would a moment

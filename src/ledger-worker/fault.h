@@ -5,6 +5,8 @@
  *
  * Two points in every batch:
  *   WK_FAULT_BEFORE_PG   the batch is polled and decoded, nothing is applied yet
+ *   WK_FAULT_IN_PG       a tenant's PostgreSQL transaction of the batch holds the row locks of
+ *                        the accounts it touches; nothing is written yet
  *   WK_FAULT_AFTER_PG    every tenant's PostgreSQL transaction of the batch has COMMITted and
  *                        its events are produced into the open Kafka transaction and flushed to
  *                        the broker; the offsets are not sent and the Kafka transaction is not
@@ -15,7 +17,7 @@
  *                                               the N-th batch: no Kafka abort, no clean-up, as
  *                                               a SIGKILL would leave it
  *   LEDGER_FAULT_WORKER_STOP_FILE=PATH          when PATH exists and holds "<point> <instance>"
- *                                               for the point reached ("before-pg" or
+ *                                               for the point reached ("before-pg", "in-pg" or
  *                                               "after-pg") and this LEDGER_WORKER_INSTANCE, the
  *                                               worker deletes it and stops itself (SIGSTOP)
  *                                               there, until a SIGCONT: a zombie on demand
@@ -30,7 +32,7 @@
 
 #define WK_FAULT_EXIT_CODE 86
 
-typedef enum { WK_FAULT_BEFORE_PG, WK_FAULT_AFTER_PG } wk_fault_where;
+typedef enum { WK_FAULT_BEFORE_PG, WK_FAULT_IN_PG, WK_FAULT_AFTER_PG } wk_fault_where;
 
 /* Reads the settings; returns 0, or -1 with err filled on a bad value. */
 int wk_fault_init(char *err, size_t err_size);

@@ -1,15 +1,19 @@
 /*
  * Scenario: a zombie worker. Two tenants (one on each PostgreSQL server) post transfers
  * through the stack's API to two workers whose consumers run with a short session (6 s, the
- * broker's minimum) and max.poll.interval.ms (7 s). Three times, one
- * worker is frozen mid-batch with SIGSTOP - by the test-only fault point
- * LEDGER_FAULT_WORKER_STOP_FILE, so that it stops at a known point of a batch:
+ * broker's minimum) and max.poll.interval.ms (7 s). Three times, one worker is frozen
+ * mid-batch with SIGSTOP - by the test-only fault point LEDGER_FAULT_WORKER_STOP_FILE, so that
+ * it stops at a known point of a batch:
  *
  *   1. worker 1 at after-pg: the batch is COMMITted in PostgreSQL and its events are in an
  *      open Kafka transaction, flushed to the broker; offsets not sent, nothing committed.
  *   2. worker 2 at before-pg: the batch is polled, nothing of it applied yet; its PostgreSQL
  *      writes come late, after the other worker has applied the same commands.
- *   3. worker 1 at before-pg again.
+ *   3. worker 1 at in-pg: inside the batch's PostgreSQL transaction, holding the row locks of
+ *      its accounts, nothing written. The other worker's batches need those locks: the
+ *      server must end the frozen session (LEDGER_WORKER_IDLE_IN_TRANSACTION_TIMEOUT_MS, 3 s
+ *      here, below max.poll.interval.ms) or the other worker waits behind them, overruns its
+ *      own max.poll.interval.ms and nothing takes the partitions over.
  *
  * While it is frozen, its session times out; the other worker must be given all 12 partitions
  * and record every command accepted so far (the zombie's batch included) and a probe transfer
@@ -33,7 +37,9 @@
 static const char *const worker_env[] = {
     "LEDGER_RDKAFKA_SESSION_TIMEOUT_MS=6000", "LEDGER_RDKAFKA_MAX_POLL_INTERVAL_MS=7000",
     "LEDGER_RDKAFKA_HEARTBEAT_INTERVAL_MS=1000", "LEDGER_FAULT_WORKER_STOP_FILE=" STOP_FILE,
-    NULL};
+    /* below max.poll.interval.ms, so that a zombie's row locks never hold the other worker
+     * past it */
+    "LEDGER_WORKER_IDLE_IN_TRANSACTION_TIMEOUT_MS=3000", NULL};
 
 static void request_stop(const char *point, int instance)
 {
@@ -49,7 +55,7 @@ int main(void)
     static const struct {
         int zombie;
         const char *point;
-    } rounds[] = {{0, "after-pg"}, {1, "before-pg"}, {0, "before-pg"}};
+    } rounds[] = {{0, "after-pg"}, {1, "before-pg"}, {0, "in-pg"}};
     chaos_run c;
     const chaos_config cfg = {
         .name = "zombie",
@@ -126,6 +132,12 @@ int main(void)
         }
         CHECK(chaos_log_has(z, zlog, "fault injection: resumed") || rc >= 0,
               "worker %s: no \"resumed\" line", z->name);
+        /* Frozen inside its PostgreSQL transaction, the zombie lost its session to the
+         * server's idle-in-transaction timeout; its late writes were redone. */
+        CHECK(strcmp(rounds[r].point, "in-pg") != 0 || rc >= 0 ||
+                  chaos_log_has(z, zlog, "idle-in-transaction timeout"),
+              "worker %s: its frozen PostgreSQL session was not ended (log: %s)", z->name,
+              z->log);
         /* The zombie's late Kafka transaction must have failed (its offsets refused for the
          * group's new generation, or its producer fenced), never committed. */
         CHECK(chaos_log_has(z, zlog, "Kafka transaction: ") || rc >= 0,
