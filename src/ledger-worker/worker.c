@@ -21,7 +21,9 @@
  * A zombie (a worker that overran max.poll.interval.ms) is fenced by Kafka through the consumer
  * group metadata passed with its offsets; its PostgreSQL writes are harmless because a command
  * is recorded at most once (primary key on the transaction id, checked under the accounts' row
- * locks).
+ * locks). A zombie frozen inside a batch's PostgreSQL transaction loses its session to the
+ * server's idle_in_transaction_session_timeout (LEDGER_WORKER_IDLE_IN_TRANSACTION_TIMEOUT_MS),
+ * so its row locks cannot hold the other workers back for longer than that.
  *
  * When the Kafka transaction cannot commit, the worker aborts it and rewinds its partitions to
  * the batch's first offsets, so the batch is processed again (and found recorded).

@@ -1343,5 +1343,7 @@ int itest_worker_exited(itest_worker *w)
         return -1;
     live_set(w->pid, 0);
     w->pid = 0;
-    return WIFEXITED(status) ? WEXITSTATUS(status) : WIFSIGNALED(status) ? 128 + WTERMSIG(status) : 255;
+    return WIFEXITED(status)     ? WEXITSTATUS(status)
+           : WIFSIGNALED(status) ? 128 + WTERMSIG(status)
+                                 : 255;
 }
