@@ -70,6 +70,10 @@ trap 'exit 143' TERM
 # The release build too (what make up runs): optimisation finds warnings (-Werror) that the
 # sanitizer build at -O0 does not.
 [[ -n $ONLY ]] || "$S/build.sh" release
+# The worker's fault points are compiled in for the tests only (LEDGER_FAULT_INJECTION).
+if [[ -z $ONLY ]] && grep -q "LEDGER_FAULT_" "$ROOT/build/ledger-worker"; then
+  die "the release build of ledger-worker holds fault-injection code"
+fi
 "$S/build.sh" asan
 
 if [[ -z $ONLY ]]; then

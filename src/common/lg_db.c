@@ -115,8 +115,9 @@ lg_db_status lg_db_classify(PGconn *conn, const PGresult *res)
         return constraint != NULL && strcmp(constraint, "transactions_pkey") == 0 ? LG_DB_RETRY
                                                                                   : LG_DB_FATAL;
     }
+    /* 25P03: the server ended a session left idle in a transaction too long. */
     if (strcmp(state, "40001") == 0 || strcmp(state, "40P01") == 0 ||
-        strncmp(state, "08", 2) == 0 ||
+        strncmp(state, "08", 2) == 0 || strcmp(state, "25P03") == 0 ||
         strncmp(state, "57P", 3) == 0 || strcmp(state, "53300") == 0)
         return LG_DB_RETRY;
     return LG_DB_FATAL;

@@ -89,9 +89,22 @@ static const struct {
  * connection waits once, not once per statement. */
 int wk_sql_prepare(PGconn *db, void *arg, char *err, size_t err_size)
 {
+    const long *idle_in_transaction_ms = arg;
     PGresult *res;
     int rc = 0, synced;
-    (void)arg;
+    if (idle_in_transaction_ms != NULL && *idle_in_transaction_ms > 0) {
+        char sql[96];
+        snprintf(sql, sizeof sql, "SET idle_in_transaction_session_timeout = %ld",
+                 *idle_in_transaction_ms);
+        res = PQexec(db, sql);
+        if (PQresultStatus(res) != PGRES_COMMAND_OK) {
+            snprintf(err, err_size, "setting idle_in_transaction_session_timeout: %.*s",
+                     (int)strcspn(PQerrorMessage(db), "\n"), PQerrorMessage(db));
+            PQclear(res);
+            return -1;
+        }
+        PQclear(res);
+    }
     if (PQenterPipelineMode(db) != 1) {
         snprintf(err, err_size, "pipeline mode: %.*s", (int)strcspn(PQerrorMessage(db), "\n"),
                  PQerrorMessage(db));

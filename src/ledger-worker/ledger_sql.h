@@ -26,7 +26,10 @@ enum {
     SQL_RAW = -1 /* a plain statement given as text, without parameters */
 };
 
-/* Prepares every statement on a new connection (the router's on-connect hook). */
+/* Prepares every statement on a new connection (the router's on-connect hook). arg: NULL, or
+ * a long holding the session's idle_in_transaction_session_timeout in milliseconds (0: none),
+ * so that a worker frozen inside a batch's transaction (a zombie) cannot hold its accounts'
+ * row locks, and with them every other worker, for longer than that. */
 int wk_sql_prepare(PGconn *db, void *arg, char *err, size_t err_size);
 
 #define PIPELINE_MAX 8

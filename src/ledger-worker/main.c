@@ -8,6 +8,7 @@
  */
 #include "worker.h"
 
+#include "fault.h"
 #include "ledger_sql.h"
 
 #include "lg_avro.h"
@@ -85,7 +86,7 @@ int main(void)
     char err[512], host[128], txn_id[256];
     const char *master_dsn, *key_file, *instance;
     long batch_max, batch_wait, tenant_threads, pool, pool_total, idle_timeout, db_wait,
-        purge_interval, stats_interval, tcp_timeout;
+        purge_interval, stats_interval, tcp_timeout, idle_in_transaction_ms;
     wk_config cfg;
     wk_health health;
     http_context http_ctx;
@@ -124,11 +125,19 @@ int main(void)
         lg_config_int("LEDGER_WORKER_STATS_INTERVAL_MS", 2000, 0, 600000, &stats_interval, err,
                       sizeof err) != 0 ||
         lg_config_int("LEDGER_WORKER_TENANT_THREADS", 4, 1, WK_TENANT_THREADS_MAX,
-                      &tenant_threads, err, sizeof err) != 0) {
+                      &tenant_threads, err, sizeof err) != 0 ||
+        lg_config_int("LEDGER_WORKER_IDLE_IN_TRANSACTION_TIMEOUT_MS", 10000, 0, 3600000,
+                      &idle_in_transaction_ms, err, sizeof err) != 0) {
         lg_log_error("configuration: %s", err);
         goto out;
     }
     lg_db_set_tcp_user_timeout_ms(tcp_timeout);
+#ifdef LEDGER_FAULT_INJECTION
+    if (wk_fault_init(err, sizeof err) != 0) {
+        lg_log_error("configuration: %s", err);
+        goto out;
+    }
+#endif
     /* A stable transactional id per worker instance: a restarted instance fences its former
      * self. Two live workers must not share one. */
     if (gethostname(host, sizeof host) != 0)
@@ -166,7 +175,10 @@ int main(void)
         goto out;
     }
     cfg.keyring = kr;
-    lg_router_set_on_connect(cfg.router, wk_sql_prepare, NULL);
+    /* A frozen worker (a zombie) must not keep its batch's row locks, and with them the other
+     * workers, for longer than this: the server ends its session, its late writes are redone
+     * and find the commands recorded. */
+    lg_router_set_on_connect(cfg.router, wk_sql_prepare, &idle_in_transaction_ms);
     if (cfg.metrics != NULL && lg_pool_metrics_register(cfg.metrics, cfg.router) != 0)
         lg_log_warn("metrics: cannot register the connection pools' collector");
     if (strcmp(listen, "off") != 0) {

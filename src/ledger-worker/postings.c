@@ -41,6 +41,7 @@
  */
 #include "postings.h"
 
+#include "fault.h"
 #include "ledger_sql.h"
 
 #include "lg_crypto.h"
@@ -886,6 +887,9 @@ lg_db_status wk_apply_batch(PGconn *db, const char *tenant_id, lg_txn_command *c
         }
     }
     wk_pipeline_clear(&p);
+#ifdef LEDGER_FAULT_INJECTION
+    wk_fault_point(WK_FAULT_IN_PG, NULL, n);
+#endif
 
     for (size_t i = 0; i < n; i++) {
         decision *d = &b.decisions[i];

@@ -21,7 +21,9 @@
  * A zombie (a worker that overran max.poll.interval.ms) is fenced by Kafka through the consumer
  * group metadata passed with its offsets; its PostgreSQL writes are harmless because a command
  * is recorded at most once (primary key on the transaction id, checked under the accounts' row
- * locks).
+ * locks). A zombie frozen inside a batch's PostgreSQL transaction loses its session to the
+ * server's idle_in_transaction_session_timeout (LEDGER_WORKER_IDLE_IN_TRANSACTION_TIMEOUT_MS),
+ * so its row locks cannot hold the other workers back for longer than that.
  *
  * When the Kafka transaction cannot commit, the worker aborts it and rewinds its partitions to
  * the batch's first offsets, so the batch is processed again (and found recorded).
@@ -34,6 +36,7 @@
  */
 #include "worker.h"
 
+#include "fault.h"
 #include "lg_avro.h"
 #include "lg_db.h"
 #include "lg_kafka.h"
@@ -514,6 +517,9 @@ static int kafka_commit(wk_state *s, rd_kafka_message_t **msgs, size_t n, wk_ite
         if (it->decoded && emit_outcome(s->producer, &outcomes[i], it) != 0)
             goto abort;
     }
+#ifdef LEDGER_FAULT_INJECTION
+    wk_fault_point(WK_FAULT_AFTER_PG, s->producer, n);
+#endif
     offsets = batch_offsets(msgs, n, 0);
     cgmd = rd_kafka_consumer_group_metadata(s->consumer);
     e = rd_kafka_send_offsets_to_transaction(s->producer, offsets, cgmd, -1);
@@ -806,6 +812,9 @@ static int process_batch(wk_state *s, rd_kafka_message_t **msgs, size_t n,
             goto out;
         groups[it->tenant].items[groups[it->tenant].n++] = i;
     }
+#ifdef LEDGER_FAULT_INJECTION
+    wk_fault_point(WK_FAULT_BEFORE_PG, NULL, n);
+#endif
     if (apply_groups(s, groups, n_groups, items, outcomes, stop) != 0)
         goto out;
     clock_gettime(CLOCK_MONOTONIC, &k0);

@@ -1,11 +1,13 @@
 /* The scenarios' common steps: see chaos.h. */
 #include "chaos.h"
 
+#include <pthread.h>
 #include <sodium.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -209,4 +211,138 @@ int chaos_sh(const char *arg, ...)
     }
     CHECK(waitpid(pid, &status, 0) == pid, "waitpid");
     return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+}
+
+int chaos_worker_stopped(const itest_worker *w)
+{
+    char path[64], text[512], *close_paren;
+    FILE *f;
+    size_t n;
+    if (w->pid == 0)
+        return 0;
+    snprintf(path, sizeof path, "/proc/%d/stat", w->pid);
+    f = fopen(path, "r");
+    if (f == NULL)
+        return 0;
+    n = fread(text, 1, sizeof text - 1, f);
+    fclose(f);
+    text[n] = '\0';
+    /* "pid (comm) S ...": the state follows the last ')' */
+    close_paren = strrchr(text, ')');
+    return close_paren != NULL && close_paren[1] == ' ' && close_paren[2] == 'T';
+}
+
+int chaos_wait_accepted_recorded(chaos_run *c, int timeout_ms)
+{
+    int64_t deadline = itest_now_ms() + timeout_ms;
+    int total = 0;
+    for (int i = 0; i < c->cfg.n_tenants; i++) {
+        itest_flow *f = &c->flow[i];
+        size_t n = 0, cap = 64, len = 1;
+        char *ids = malloc(cap);
+        CHECK(ids != NULL, "out of memory");
+        ids[0] = '{';
+        if (f->lock != NULL)
+            pthread_mutex_lock(f->lock);
+        for (size_t k = 0; k < f->accepted.n + c->probes[i].n; k++) {
+            const char *id = k < f->accepted.n ? f->accepted.v[k].id
+                                               : c->probes[i].v[k - f->accepted.n].id;
+            size_t idl = strlen(id);
+            if (len + idl + 3 > cap) {
+                char *grown;
+                cap = (cap + idl + 3) * 2;
+                grown = realloc(ids, cap);
+                CHECK(grown != NULL, "out of memory");
+                ids = grown;
+            }
+            if (n > 0)
+                ids[len++] = ',';
+            memcpy(ids + len, id, idl);
+            len += idl;
+            n++;
+        }
+        if (f->lock != NULL)
+            pthread_mutex_unlock(f->lock);
+        ids[len++] = '}';
+        ids[len] = '\0';
+        for (;;) {
+            char *v = itest_sql_value(
+                c->db[i], "SELECT count(*)::text FROM transactions WHERE id = ANY($1::uuid[])",
+                ids);
+            long recorded = strtol(v, NULL, 10);
+            free(v);
+            if (recorded >= (long)n)
+                break;
+            CHECK(itest_now_ms() < deadline,
+                  "tenant %s: %ld of %zu accepted commands recorded after %d ms",
+                  c->tenant[i].slug, recorded, n, timeout_ms);
+            itest_sleep_ms(100);
+        }
+        free(ids);
+        total += (int)n;
+    }
+    return total;
+}
+
+long chaos_log_size(const itest_worker *w)
+{
+    struct stat st;
+    return stat(w->log, &st) == 0 ? (long)st.st_size : 0;
+}
+
+int chaos_print_log(const itest_worker *w, long from, const char *prefix, int max_lines)
+{
+    FILE *f = fopen(w->log, "r");
+    char *line = NULL;
+    size_t cap = 0;
+    int n = 0;
+    if (f == NULL)
+        return 0;
+    fseek(f, from, SEEK_SET);
+    while (n < max_lines && getline(&line, &cap, f) > 0) {
+        printf("%s%s", prefix, line);
+        n++;
+    }
+    free(line);
+    fclose(f);
+    fflush(stdout);
+    return n;
+}
+
+void chaos_probe_send(chaos_run *c, int i)
+{
+    const itest_tenant *t = &c->tenant[i];
+    char body[512], key[128], id[64] = "";
+    int64_t deadline = itest_now_ms() + 10000;
+    long status;
+    snprintf(body, sizeof body,
+             "{\"type\":\"TRANSFER\",\"amount\":\"0.01\",\"currency\":\"USD\","
+             "\"fromAccount\":\"%s\",\"toAccount\":\"%s\",\"description\":\"probe\"}",
+             t->account[1], t->account[0]);
+    snprintf(key, sizeof key, "%s-probe-%d", t->slug, c->probes_sent++);
+    for (;;) {
+        status = itest_post_txn_try(t, body, key, id, sizeof id, 1);
+        if (status == 202 || status == 200)
+            break;
+        CHECK((status == 0 || status >= 500) && itest_now_ms() < deadline,
+              "probe transfer answered %ld", status);
+        itest_sleep_ms(100);
+    }
+    itest_idset_add(&c->probes[i], id, 0);
+}
+
+int chaos_log_has(const itest_worker *w, long from, const char *text)
+{
+    FILE *f = fopen(w->log, "r");
+    char *line = NULL;
+    size_t cap = 0;
+    int found = 0;
+    if (f == NULL)
+        return 0;
+    fseek(f, from, SEEK_SET);
+    while (!found && getline(&line, &cap, f) > 0)
+        found = strstr(line, text) != NULL;
+    free(line);
+    fclose(f);
+    return found;
 }

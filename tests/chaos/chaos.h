@@ -81,4 +81,27 @@ int chaos_sh(const char *arg, ...) __attribute__((sentinel));
  * match, or fails the test after 60 s. */
 void chaos_wait_assigned(itest_worker *w, const char *share);
 
+/* 1 when worker w is stopped (SIGSTOP: state T in /proc), 0 otherwise. */
+int chaos_worker_stopped(const itest_worker *w);
+
+/* Takes every tenant's commands accepted so far (flows, funding and probes) and waits until
+ * each of them has its row in the tenant database; fails the test after timeout_ms. Returns
+ * the number of commands waited for. */
+int chaos_wait_accepted_recorded(chaos_run *c, int timeout_ms);
+
+/* Prints the lines of w's log from byte offset `from` on (at most max_lines), each prefixed
+ * with prefix. Returns the number printed. */
+int chaos_print_log(const itest_worker *w, long from, const char *prefix, int max_lines);
+
+/* The size of w's log now (a position for chaos_print_log). */
+long chaos_log_size(const itest_worker *w);
+
+/* Posts one more probe transfer for tenant i (retrying refusals for up to 10 s) without
+ * waiting for its outcome; its id joins the probes that chaos_finish checks. For keeping
+ * batches coming once the flows have ended. */
+void chaos_probe_send(chaos_run *c, int i);
+
+/* 1 when a line of w's log after byte offset `from` contains text. */
+int chaos_log_has(const itest_worker *w, long from, const char *text);
+
 #endif

@@ -1345,3 +1345,17 @@ void itest_api_start(const char *api_path, int port, const char *log_name, const
     }
     CHECK(0, "the test's producer-api did not come up on %s (log %s)", url, log);
 }
+
+int itest_worker_exited(itest_worker *w)
+{
+    int status = 0;
+    if (w->pid == 0)
+        return -1;
+    if (!reaped(w->pid, &status))
+        return -1;
+    live_set(w->pid, 0);
+    w->pid = 0;
+    return WIFEXITED(status)     ? WEXITSTATUS(status)
+           : WIFSIGNALED(status) ? 128 + WTERMSIG(status)
+                                 : 255;
+}

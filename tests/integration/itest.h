@@ -198,6 +198,9 @@ int itest_worker_stop(itest_worker *w, int timeout_ms);
 int itest_worker_log_count(const itest_worker *w, const char *text);
 /* Fails the test when the log of any worker started by this process has a sanitizer report. */
 void itest_workers_check_logs(void);
+/* When w has exited: reaps it (w->pid becomes 0) and returns its exit status (128 + the signal
+ * when a signal ended it); -1 while it runs (or when it was not running). */
+int itest_worker_exited(itest_worker *w);
 
 /* A set of ids (transaction or entry ids) with a count and a tag per id. Not thread-safe. */
 typedef struct {
