@@ -31,6 +31,9 @@ void chaos_setup(chaos_run *c, const chaos_config *cfg)
     CHECK(cfg->n_workers >= 0 && cfg->n_workers <= CHAOS_MAX_WORKERS, "n_workers");
     CHECK(cfg->n_accounts >= 2 && cfg->n_accounts <= ITEST_MAX_ACCOUNTS, "n_accounts");
     c->started_ms = itest_now_ms();
+    /* The scenario's tenants are new: its checks read only what is published from here on. */
+    itest_consume_mark("txn.results");
+    itest_consume_mark("ledger.entries");
     for (int i = 0; i < cfg->n_tenants; i++) {
         char prefix[64];
         snprintf(prefix, sizeof prefix, "ch-%s-%d", cfg->name, i);

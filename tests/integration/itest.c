@@ -494,6 +494,57 @@ int64_t itest_topic_end(const char *topic)
 static int consume(const char *topic, const char *key_prefix, int idle_ms, int read_committed,
                    itest_msg_fn fn, itest_kmsg_fn kfn, void *arg);
 
+/* Where reads of a marked topic start (itest_consume_mark): the high watermarks at the mark. */
+#define MARK_TOPICS 8
+#define MARK_PARTITIONS 64
+static struct {
+    char topic[64];
+    int n;
+    int64_t offset[MARK_PARTITIONS];
+} marks[MARK_TOPICS];
+static int n_marks;
+
+void itest_consume_mark(const char *topic)
+{
+    rd_kafka_t *rk = consumer_new("itest-watermarks", 1);
+    const struct rd_kafka_metadata *md = NULL;
+    int m;
+    for (m = 0; m < n_marks && strcmp(marks[m].topic, topic) != 0; m++)
+        ;
+    CHECK(m < MARK_TOPICS, "too many marked topics");
+    if (m == n_marks)
+        n_marks++;
+    snprintf(marks[m].topic, sizeof marks[m].topic, "%s", topic);
+    marks[m].n = 0;
+    CHECK(rd_kafka_metadata(rk, 1, NULL, &md, 10000) == RD_KAFKA_RESP_ERR_NO_ERROR, "metadata");
+    for (int i = 0; i < md->topic_cnt; i++) {
+        if (strcmp(md->topics[i].topic, topic) != 0)
+            continue;
+        for (int p = 0; p < md->topics[i].partition_cnt; p++) {
+            int32_t id = md->topics[i].partitions[p].id;
+            int64_t lo = 0, hi = 0;
+            CHECK(id >= 0 && id < MARK_PARTITIONS, "%s: partition %d", topic, (int)id);
+            CHECK(rd_kafka_query_watermark_offsets(rk, topic, id, &lo, &hi, 10000) ==
+                      RD_KAFKA_RESP_ERR_NO_ERROR,
+                  "watermarks of %s", topic);
+            marks[m].offset[id] = hi;
+            if (id + 1 > marks[m].n)
+                marks[m].n = id + 1;
+        }
+    }
+    rd_kafka_metadata_destroy(md);
+    rd_kafka_destroy(rk);
+}
+
+/* The offset a read of topic's partition starts at: its mark, or the beginning. */
+static int64_t start_offset(const char *topic, int32_t partition)
+{
+    for (int m = 0; m < n_marks; m++)
+        if (strcmp(marks[m].topic, topic) == 0 && partition >= 0 && partition < marks[m].n)
+            return marks[m].offset[partition];
+    return RD_KAFKA_OFFSET_BEGINNING;
+}
+
 int itest_consume(const char *topic, const char *key_prefix, int idle_ms, itest_msg_fn fn,
                   void *arg)
 {
@@ -583,7 +634,7 @@ static int consume(const char *topic, const char *key_prefix, int idle_ms, int r
         if (strcmp(md->topics[i].topic, topic) == 0)
             for (int p = 0; p < md->topics[i].partition_cnt; p++, n_parts++)
                 rd_kafka_topic_partition_list_add(parts, topic, md->topics[i].partitions[p].id)
-                    ->offset = RD_KAFKA_OFFSET_BEGINNING;
+                    ->offset = start_offset(topic, md->topics[i].partitions[p].id);
     rd_kafka_metadata_destroy(md);
     CHECK(n_parts <= (int)sizeof at_end, "%s has %d partitions", topic, n_parts);
     CHECK(rd_kafka_assign(rk, parts) == RD_KAFKA_RESP_ERR_NO_ERROR, "assign %s", topic);
