@@ -1333,3 +1333,23 @@ void itest_api_start(const char *api_path, int port, const char *log_name, const
     }
     CHECK(0, "the test's producer-api did not come up on %s (log %s)", url, log);
 }
+
+void itest_flow_counts(itest_flow *f, int *accepted, int *retried_503, int *unanswered)
+{
+    pthread_mutex_lock(f->lock);
+    if (accepted != NULL)
+        *accepted = f->n_accepted;
+    if (retried_503 != NULL)
+        *retried_503 = f->n_retried_503;
+    if (unanswered != NULL)
+        *unanswered = f->n_unanswered;
+    pthread_mutex_unlock(f->lock);
+}
+
+void itest_api_kill(void)
+{
+    CHECK(own_api_pid > 0, "itest_api_kill: no API of the test's own is running");
+    kill(own_api_pid, SIGKILL);
+    waitpid(own_api_pid, NULL, 0);
+    own_api_pid = 0;
+}
