@@ -115,10 +115,12 @@ int main(void)
                 listen, brokers, lg_pg_servers_count(server.pg_servers));
     sigwait(&stop_signals, &sig);
 
-    /* Stop taking connections, let Kafka answer what is in flight, then stop. */
+    /* Stop taking connections, let Kafka answer what is in flight (requests still being
+     * handled get 503 instead of producing), stop the HTTP threads, and only then destroy the
+     * producer they use (api_kafka_stop below). */
     lg_log_info("stopping: flushing in-flight commands");
     MHD_quiesce_daemon(daemon);
-    api_kafka_stop(&server, 15000);
+    api_kafka_drain(&server, 15000);
     MHD_stop_daemon(daemon);
     rc = 0;
 out:
