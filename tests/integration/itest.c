@@ -987,8 +987,10 @@ static void *flow_thread(void *arg)
                 int unanswered;
                 status = itest_post_txn_try(f->t, body, key, id, sizeof id, f->retry_unanswered);
                 /* A resend with the same key is answered 200 (with the current status) once
-                 * the transaction is recorded, 202 while it is still pending. */
-                if (status == 202 || (sent > 0 && status == 200))
+                 * the transaction is recorded, 202 while it is still pending. So is a retry
+                 * after an attempt that got no answer or a 503: that attempt may have reached
+                 * Kafka, and the command may be applied by now. */
+                if (status == 202 || ((sent > 0 || attempt > 0) && status == 200))
                     break;
                 if (first_failure == 0)
                     first_failure = itest_now_ms();
