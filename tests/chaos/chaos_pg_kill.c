@@ -1,5 +1,5 @@
 /*
- * Scenario 3: the PostgreSQL server `second` is SIGKILLed under load (the postmaster, then
+ * Chaos scenario: the PostgreSQL server `second` is SIGKILLed under load (the postmaster, then
  * whatever backend outlives it: a crash, nothing flushed or shut down cleanly) and started
  * again after OUTAGE_MS; crash recovery replays its WAL. Four tenants post transfers through the
  * stack's API to two workers: tenants 0 and 2 live on `main`, 1 and 3 on `second`.

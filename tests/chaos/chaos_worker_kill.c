@@ -1,5 +1,5 @@
 /*
- * Scenario 1: ledger-workers SIGKILLed again and again while two of them share the partitions.
+ * Chaos scenario: ledger-workers SIGKILLed again and again while two of them share the partitions.
  * Four tenants (two per PostgreSQL server) post transfers through the stack's API to workers 1
  * and 2. Every 3-4.5 s one of them, alternately, is SIGKILLed and started again at once with the
  * same instance (its transactional id fences the dead one and aborts its open Kafka
