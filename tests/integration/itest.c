@@ -1355,3 +1355,9 @@ void itest_api_kill(void)
     waitpid(own_api_pid, NULL, 0);
     own_api_pid = 0;
 }
+
+void itest_api_term(void)
+{
+    CHECK(own_api_pid > 0, "itest_api_term: no API of the test's own is running");
+    kill(own_api_pid, SIGTERM);
+}

@@ -282,5 +282,7 @@ void itest_flow_counts(itest_flow *f, int *accepted, int *retried_503, int *unan
 /* SIGKILLs the test's own producer-api (itest_api_start) and reaps it: requests in flight get
  * no answer. Another can be started at once. */
 void itest_api_kill(void);
+/* Sends SIGTERM to the test's own producer-api without waiting (itest_api_stop then waits). */
+void itest_api_term(void);
 
 #endif
