@@ -5,9 +5,12 @@
 # returns once the fault is in place (or gone again):
 #   kafka-kill            SIGKILL the broker JVM and wait until it is gone
 #   kafka-start           start the broker again (scripts/kafka.sh start)
-#   pg-kill NAME          SIGKILL the postmaster of server NAME (main, second): its backends
-#                         end too, as after a crash; nothing is flushed or shut down cleanly
-#   pg-start NAME         start it again (crash recovery replays its WAL)
+#   pg-kill NAME          SIGKILL the postmaster of server NAME (main, second), then its
+#                         backends and auxiliary processes (those that have not noticed its
+#                         death within 5 s), as after a crash: nothing is flushed or shut down
+#                         cleanly; returns once no process of the cluster is left
+#   pg-start NAME         start it again (crash recovery replays its WAL); first waits for any
+#                         process of the cluster still holding its shared memory
 #   net-check             exit 77 unless we are root with iptables and ss (the net-* actions)
 #   net-cut PEER          black-hole TCP on the loopback port of PEER (pg-main, pg-second,
 #                         kafka, pg-walfull): iptables DROP both ways, so connections hang
@@ -93,6 +96,35 @@ walfull_down() {
   return 0
 }
 
+# The processes of the cluster in DATA: every postgres process has its data directory as its
+# working directory (the postmaster changes into it and its children inherit it); after the
+# postmaster's death they are orphans, so this is how they are found.
+pg_procs() {
+  local data pid
+  data=$(readlink -f "$1")
+  for pid in $(find /proc/[0-9]*/cwd -maxdepth 0 -lname "$data" 2>/dev/null |
+    cut -d/ -f3); do
+    tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -q postgres || continue
+    alive "$pid" && echo "$pid"
+  done
+}
+
+# Waits up to $2 tenths of a second until no process of the cluster in $1 is left; with "kill"
+# as $3, SIGKILLs those still there after that and waits for them (at most 10 s more).
+pg_wait_gone() {
+  local data=$1 tenths=$2 i pids
+  for ((i = 0; i < tenths; i++)); do
+    pids=$(pg_procs "$data")
+    [[ -z $pids ]] && return 0
+    sleep 0.1
+  done
+  [[ ${3:-} == kill ]] || die "processes of $data still running: $pids"
+  log "SIGKILL to the processes of $data left after the postmaster: ${pids//$'\n'/ }"
+  # shellcheck disable=SC2086 # one pid a word
+  kill -KILL $pids 2>/dev/null || true
+  pg_wait_gone "$data" 100
+}
+
 action=${1:-}
 shift || true
 case "$action" in
@@ -107,8 +139,18 @@ case "$action" in
     pidfile="$LEDGER_VAR/pg-$name/data/postmaster.pid"
     [[ -s $pidfile ]] || die "no postmaster.pid for server $name"
     kill_wait "$(head -1 "$pidfile")"
+    # Backends notice the postmaster's death at their next wait and exit; one busy in a long
+    # statement may linger and keep the shared memory attached, which makes a new postmaster
+    # refuse to start. A real crash leaves nothing behind: kill what is left after 5 s.
+    pg_wait_gone "$LEDGER_VAR/pg-$name/data" 50 kill
     ;;
-  pg-start) "$S/pg.sh" start "${1:?pg-start NAME}" ;;
+  pg-start)
+    name=${1:?pg-start NAME}
+    # pg.sh start runs pg_ctl as the server's user; postmaster.pid is stale and is replaced
+    # once no process of the old cluster holds its shared memory.
+    pg_wait_gone "$LEDGER_VAR/pg-$name/data" 300
+    "$S/pg.sh" start "$name"
+    ;;
   net-check)
     [[ $(id -u) -eq 0 ]] && command -v iptables >/dev/null && command -v ss >/dev/null || exit 77
     iptables -w -S INPUT >/dev/null 2>&1 || exit 77

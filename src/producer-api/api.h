@@ -35,6 +35,7 @@ typedef struct {
     char brokers[512];
     volatile int producer_fatal; /* set by the error callback, cleared by the swap */
     volatile int poll_stop;
+    int draining; /* set under the write lock by api_kafka_drain: nothing more is produced */
     pthread_t poller;
     /* The PostgreSQL servers new tenants may be placed on (LEDGER_PG_SERVERS_FILE; NULL when
      * not configured) and the migrations folder (LEDGER_SQL_DIR). */
@@ -53,8 +54,13 @@ typedef struct {
 /* Creates the producer and starts the thread that serves its delivery reports (and replaces it
  * after a fatal error). Returns 0 or -1 with err. */
 int api_kafka_start(api_server *s, const char *brokers, char *err, size_t err_size);
+/* The first step of stopping, while the HTTP threads may still serve requests: from now on a
+ * command is answered 503 without being produced, and those in flight are waited for (up to
+ * timeout_ms; then purged and answered 503), so that no connection stays suspended. The
+ * producer stays valid until api_kafka_stop. */
+void api_kafka_drain(api_server *s, int timeout_ms);
 /* Waits up to timeout_ms for in-flight commands to be answered, then stops the thread and
- * destroys the producer. */
+ * destroys the producer. Only once no HTTP thread can produce any more (the daemon stopped). */
 void api_kafka_stop(api_server *s, int timeout_ms);
 /* Is the broker reachable (a metadata request answered within timeout_ms)? */
 int api_kafka_ready(api_server *s, int timeout_ms);

@@ -86,6 +86,18 @@ static void delivery_report(rd_kafka_t *rk, const rd_kafka_message_t *msg, void 
     pthread_mutex_unlock(&r->lock);
 }
 
+/* The answer to a command that arrives while the server stops (api_kafka_drain). */
+static void stopping_problem(api_request *r)
+{
+    lg_problem p;
+    lg_problem_set(&p, 503, "/problems/broker-unavailable", "Service unavailable", NULL,
+                   "this server is stopping and did not queue the command for Kafka; nothing "
+                   "was recorded. Retry with the same Idempotency-Key.");
+    api_respond_problem(r, &p);
+    r->location[0] = '\0';
+    r->retry_after = 1;
+}
+
 void api_produce_command(api_request *r, const char *key, void *payload, size_t len,
                          const char *transaction_id, const char *traceparent)
 {
@@ -107,6 +119,18 @@ void api_produce_command(api_request *r, const char *key, void *payload, size_t 
     rd_kafka_header_add(headers, "traceparent", -1, r->trace.traceparent, -1);
     api_metrics_in_flight(r->server, 1);
     pthread_rwlock_rdlock(&r->server->producer_lock);
+    if (r->server->draining) {
+        /* Stopping: the producer is being flushed and goes away once the HTTP threads have
+         * stopped. Nothing is queued; the client retries (elsewhere) with its key. */
+        pthread_rwlock_unlock(&r->server->producer_lock);
+        rd_kafka_headers_destroy(headers);
+        api_metrics_in_flight(r->server, -1);
+        free(payload);
+        stopping_problem(r);
+        MHD_resume_connection(r->connection);
+        pthread_mutex_unlock(&r->lock);
+        return;
+    }
     err = rd_kafka_producev(r->server->producer, RD_KAFKA_V_TOPIC(LG_TOPIC_COMMANDS),
                             RD_KAFKA_V_KEY(key, strlen(key)), RD_KAFKA_V_VALUE(payload, len),
                             RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_FREE),
@@ -345,6 +369,24 @@ int api_kafka_start(api_server *s, const char *brokers, char *err, size_t err_si
         return -1;
     }
     return 0;
+}
+
+void api_kafka_drain(api_server *s, int timeout_ms)
+{
+    if (s->producer == NULL)
+        return;
+    pthread_rwlock_wrlock(&s->producer_lock);
+    s->draining = 1;
+    pthread_rwlock_unlock(&s->producer_lock);
+    pthread_rwlock_rdlock(&s->producer_lock);
+    if (rd_kafka_flush(s->producer, timeout_ms) != RD_KAFKA_RESP_ERR_NO_ERROR) {
+        /* Not acknowledged in time: their reports answer 503 and resume the connections. */
+        lg_log_warn("stopping: %d command(s) not acknowledged by Kafka in %d ms; answering 503",
+                    rd_kafka_outq_len(s->producer), timeout_ms);
+        rd_kafka_purge(s->producer, RD_KAFKA_PURGE_F_QUEUE | RD_KAFKA_PURGE_F_INFLIGHT);
+        rd_kafka_flush(s->producer, 5000);
+    }
+    pthread_rwlock_unlock(&s->producer_lock);
 }
 
 void api_kafka_stop(api_server *s, int timeout_ms)

@@ -12,11 +12,28 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 struct MHD_Daemon *api_daemon_start(api_server *server, const char *host, unsigned short port,
                                     unsigned int threads, char *err, size_t err_size);
 
+
+/* Stopping the daemon closes every connection at once, answered or not: first give the
+ * requests still being handled, and the answers the drain released (202s, 503s), up to
+ * timeout_ms to finish and be sent. An idle keep-alive client holds its connection until the
+ * timeout. */
+static void wait_connections_closed(struct MHD_Daemon *daemon, int timeout_ms)
+{
+    const struct timespec tick = {0, 50 * 1000000L};
+    for (int waited = 0; waited < timeout_ms; waited += 50) {
+        const union MHD_DaemonInfo *info =
+            MHD_get_daemon_info(daemon, MHD_DAEMON_INFO_CURRENT_CONNECTIONS);
+        if (info == NULL || info->num_connections == 0)
+            return;
+        nanosleep(&tick, NULL);
+    }
+}
 
 int main(void)
 {
@@ -119,10 +136,13 @@ int main(void)
                 listen, brokers, lg_pg_servers_count(server.pg_servers));
     sigwait(&stop_signals, &sig);
 
-    /* Stop taking connections, let Kafka answer what is in flight, then stop. */
+    /* Stop taking connections, let Kafka answer what is in flight (requests still being
+     * handled get 503 instead of producing), stop the HTTP threads, and only then destroy the
+     * producer they use (api_kafka_stop below). */
     lg_log_info("stopping: flushing in-flight commands");
     MHD_quiesce_daemon(daemon);
-    api_kafka_stop(&server, 15000);
+    api_kafka_drain(&server, 15000);
+    wait_connections_closed(daemon, 5000);
     MHD_stop_daemon(daemon);
     rc = 0;
 out:

@@ -1050,8 +1050,10 @@ static void *flow_thread(void *arg)
                 int unanswered;
                 status = itest_post_txn_try(f->t, body, key, id, sizeof id, f->retry_unanswered);
                 /* A resend with the same key is answered 200 (with the current status) once
-                 * the transaction is recorded, 202 while it is still pending. */
-                if (status == 202 || (sent > 0 && status == 200))
+                 * the transaction is recorded, 202 while it is still pending. So is a retry
+                 * after an attempt that got no answer or a 503: that attempt may have reached
+                 * Kafka, and the command may be applied by now. */
+                if (status == 202 || ((sent > 0 || attempt > 0) && status == 200))
                     break;
                 if (first_failure == 0)
                     first_failure = itest_now_ms();
@@ -1409,4 +1411,30 @@ int itest_worker_exited(itest_worker *w)
     return WIFEXITED(status)     ? WEXITSTATUS(status)
            : WIFSIGNALED(status) ? 128 + WTERMSIG(status)
                                  : 255;
+}
+
+void itest_flow_counts(itest_flow *f, int *accepted, int *retried_503, int *unanswered)
+{
+    pthread_mutex_lock(f->lock);
+    if (accepted != NULL)
+        *accepted = f->n_accepted;
+    if (retried_503 != NULL)
+        *retried_503 = f->n_retried_503;
+    if (unanswered != NULL)
+        *unanswered = f->n_unanswered;
+    pthread_mutex_unlock(f->lock);
+}
+
+void itest_api_kill(void)
+{
+    CHECK(own_api_pid > 0, "itest_api_kill: no API of the test's own is running");
+    kill(own_api_pid, SIGKILL);
+    waitpid(own_api_pid, NULL, 0);
+    own_api_pid = 0;
+}
+
+void itest_api_term(void)
+{
+    CHECK(own_api_pid > 0, "itest_api_term: no API of the test's own is running");
+    kill(own_api_pid, SIGTERM);
 }

@@ -286,4 +286,13 @@ typedef struct {
 void itest_check_exactly_once(const itest_tenant *t, PGconn *db, itest_idset *accepted,
                               int64_t funded_minor, itest_eo_figures *f);
 
+/* A running flow's counters so far, read under its lock (each pointer may be NULL). */
+void itest_flow_counts(itest_flow *f, int *accepted, int *retried_503, int *unanswered);
+
+/* SIGKILLs the test's own producer-api (itest_api_start) and reaps it: requests in flight get
+ * no answer. Another can be started at once. */
+void itest_api_kill(void);
+/* Sends SIGTERM to the test's own producer-api without waiting (itest_api_stop then waits). */
+void itest_api_term(void);
+
 #endif
