@@ -18,8 +18,8 @@ int main(void)
         .name = "kafka_kill",
         .n_tenants = 4,
         .n_accounts = 6,
-        .commands_per_tenant = 300,
-        .flow_ms = 20000,
+        .commands_per_tenant = 200,
+        .flow_ms = 14000,
         .threads_per_tenant = 2,
         .retry_ms = 90000, /* the broker's restart takes 10-20 s */
         .resend_every = 25,
@@ -30,7 +30,7 @@ int main(void)
 
     chaos_setup(&c, &cfg);
     chaos_flow_start(&c);
-    itest_sleep_ms(5000);
+    itest_sleep_ms(4000);
     t0 = itest_now_ms();
     CHECK(chaos_sh("kafka-kill", NULL) == 0, "scripts/chaos.sh kafka-kill failed");
     c.faults++;
