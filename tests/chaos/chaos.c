@@ -86,21 +86,24 @@ int chaos_flows_done(chaos_run *c)
     return 1;
 }
 
-int64_t chaos_recovered(chaos_run *c, int tenant, int64_t since_ms, int timeout_ms)
+/* Posts a probe transfer of 0.01 between tenant i's first two accounts (reverse: from the
+ * second to the first), retrying refusals and unanswered requests with its key until one is
+ * accepted (or fails the test after timeout_ms); keeps its id among the probes. */
+static void probe_post(chaos_run *c, int i, int reverse, int timeout_ms, char id[64])
 {
-    const itest_tenant *t = &c->tenant[tenant];
-    int64_t deadline = itest_now_ms() + timeout_ms, took;
-    char body[512], key[128], id[64] = "";
+    const itest_tenant *t = &c->tenant[i];
+    int64_t deadline = itest_now_ms() + timeout_ms;
+    char body[512], key[128];
     long status;
-    json_t *o;
 
+    id[0] = '\0';
     snprintf(body, sizeof body,
              "{\"type\":\"TRANSFER\",\"amount\":\"0.01\",\"currency\":\"USD\","
              "\"fromAccount\":\"%s\",\"toAccount\":\"%s\",\"description\":\"probe\"}",
-             t->account[0], t->account[1]);
+             t->account[reverse ? 1 : 0], t->account[reverse ? 0 : 1]);
     snprintf(key, sizeof key, "%s-probe-%d", t->slug, c->probes_sent++);
     for (;;) {
-        status = itest_post_txn_try(t, body, key, id, sizeof id, 1);
+        status = itest_post_txn_try(t, body, key, id, 64, 1);
         if (status == 202 || status == 200)
             break;
         CHECK(status == 0 || status >= 500, "probe transfer answered %ld", status);
@@ -108,9 +111,18 @@ int64_t chaos_recovered(chaos_run *c, int tenant, int64_t since_ms, int timeout_
               timeout_ms, status);
         itest_sleep_ms(50);
     }
-    itest_idset_add(&c->probes[tenant], id, 0);
-    o = itest_wait_txn(t, id, (int)(deadline - itest_now_ms() > 1000 ? deadline - itest_now_ms()
-                                                                       : 1000));
+    itest_idset_add(&c->probes[i], id, 0);
+}
+
+int64_t chaos_recovered(chaos_run *c, int tenant, int64_t since_ms, int timeout_ms)
+{
+    int64_t deadline = itest_now_ms() + timeout_ms, took;
+    char id[64];
+    json_t *o;
+
+    probe_post(c, tenant, 0, timeout_ms, id);
+    o = itest_wait_txn(&c->tenant[tenant], id,
+                       (int)(deadline - itest_now_ms() > 1000 ? deadline - itest_now_ms() : 1000));
     CHECK(strcmp(itest_json_str(o, "status"), "COMPLETED") == 0,
           "probe transfer %s ended %s", id, itest_json_str(o, "status"));
     json_decref(o);
@@ -314,24 +326,8 @@ int chaos_print_log(const itest_worker *w, long from, const char *prefix, int ma
 
 void chaos_probe_send(chaos_run *c, int i)
 {
-    const itest_tenant *t = &c->tenant[i];
-    char body[512], key[128], id[64] = "";
-    int64_t deadline = itest_now_ms() + 10000;
-    long status;
-    snprintf(body, sizeof body,
-             "{\"type\":\"TRANSFER\",\"amount\":\"0.01\",\"currency\":\"USD\","
-             "\"fromAccount\":\"%s\",\"toAccount\":\"%s\",\"description\":\"probe\"}",
-             t->account[1], t->account[0]);
-    snprintf(key, sizeof key, "%s-probe-%d", t->slug, c->probes_sent++);
-    for (;;) {
-        status = itest_post_txn_try(t, body, key, id, sizeof id, 1);
-        if (status == 202 || status == 200)
-            break;
-        CHECK((status == 0 || status >= 500) && itest_now_ms() < deadline,
-              "probe transfer answered %ld", status);
-        itest_sleep_ms(100);
-    }
-    itest_idset_add(&c->probes[i], id, 0);
+    char id[64];
+    probe_post(c, i, 1, 10000, id);
 }
 
 int chaos_log_has(const itest_worker *w, long from, const char *text)
