@@ -126,7 +126,10 @@ static json_int_t partition_lag(json_t *p)
     json_int_t from = json_integer_value(json_object_get(p, "app_offset"));
     if (state == NULL || strcmp(state, "none") == 0 || strcmp(state, "stopped") == 0)
         return -1;
-    if (json_is_integer(reported) && json_integer_value(reported) >= 0)
+    /* Once the application has read from the partition, its position is the truth: the
+     * consumer_lag librdkafka reports counts from the committed offset it fetched at the
+     * assignment, which offsets committed through a producer's transaction never move. */
+    if (from < 0 && json_is_integer(reported) && json_integer_value(reported) >= 0)
         return json_integer_value(reported);
     if (from < 0)
         from = json_integer_value(json_object_get(p, "committed_offset"));

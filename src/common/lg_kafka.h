@@ -34,9 +34,11 @@ rd_kafka_conf_t *lg_kafka_txn_producer_conf(const char *brokers, const char *tra
  * Returns how many brokers are UP, or -1 when json is not statistics; calls lag_fn (may be NULL)
  * for each partition the consumer fetches whose lag is known. librdkafka's own consumer_lag
  * counts from offsets the consumer committed or stored; a consumer whose offsets are committed
- * through a producer's transaction does neither, so the lag is counted here, when consumer_lag
- * is unknown, from the last stable offset (read_committed reads no further) back to the
- * application's position, else the committed offset fetched at assignment, else the log start.
+ * through a producer's transaction does neither (its consumer_lag stays at what it was at the
+ * assignment), so the lag is counted here from the last stable offset (read_committed reads no
+ * further) back to the application's position; before the application has read anything, it
+ * is librdkafka's consumer_lag, else from the committed offset fetched at assignment, else
+ * from the log start.
  */
 typedef void (*lg_kafka_lag_fn)(const char *topic, const char *partition, long long lag, void *arg);
 int lg_kafka_stats_read(const char *json, size_t len, lg_kafka_lag_fn lag_fn, void *arg);

@@ -49,6 +49,10 @@ static const char stats[] =
     "    \"ls_offset\":6,\"lo_offset\":2,\"app_offset\":-1001,\"committed_offset\":-1001},"
     "  \"5\":{\"partition\":5,\"fetch_state\":\"active\",\"consumer_lag\":-1,"
     "    \"ls_offset\":-1,\"lo_offset\":-1,\"app_offset\":-1001,\"committed_offset\":-1001},"
+    "  \"6\":{\"partition\":6,\"fetch_state\":\"active\",\"consumer_lag\":40,"
+    "    \"ls_offset\":50,\"lo_offset\":0,\"app_offset\":48,\"committed_offset\":10},"
+    "  \"7\":{\"partition\":7,\"fetch_state\":\"active\",\"consumer_lag\":12,"
+    "    \"ls_offset\":30,\"lo_offset\":0,\"app_offset\":-1001,\"committed_offset\":18},"
     "  \"-1\":{\"partition\":-1,\"fetch_state\":\"none\",\"consumer_lag\":-1}}}}}";
 
 START_TEST(kafka_stats_counts_brokers_up)
@@ -63,11 +67,15 @@ START_TEST(kafka_stats_lag_from_the_last_stable_offset)
     memset(&r, 0, sizeof r);
     lg_kafka_stats_read(stats, strlen(stats), on_lag, &r);
     ck_assert_msg(has_row(&r, "txn.commands/0=3"), "app_offset 7 of 10: lag 3");
-    ck_assert_msg(has_row(&r, "txn.commands/1=5"), "librdkafka's own consumer_lag when known");
+    ck_assert_msg(has_row(&r, "txn.commands/1=5"), "app_offset 45 of 50: lag 5");
+    ck_assert_msg(has_row(&r, "txn.commands/6=2"),
+                  "the application's position, not a consumer_lag stale since the assignment");
+    ck_assert_msg(has_row(&r, "txn.commands/7=12"),
+                  "librdkafka's own consumer_lag before the application read anything");
     ck_assert_msg(has_row(&r, "txn.commands/3=0"), "from the committed offset before a fetch");
     ck_assert_msg(has_row(&r, "txn.commands/4=4"), "from the log start without any offset");
     /* not fetched (2), unknown end (5), the internal -1 partition: no row */
-    ck_assert_int_eq(r.n, 4);
+    ck_assert_int_eq(r.n, 6);
 }
 END_TEST
 
