@@ -61,8 +61,7 @@ static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t work = PTHREAD_COND_INITIALIZER;
 static group *groups, *ready_head, **ready_tail = &ready_head;
 static pthread_once_t start_once = PTHREAD_ONCE_INIT;
-static api_server *claim_server;
-static int writers = 4, started;
+static int started; /* claimer threads running */
 
 static void claim_free(claim *c)
 {
@@ -182,8 +181,9 @@ static void *claimer(void *arg)
         tenant = g->tenant;
         pthread_mutex_unlock(&lock);
 
-        write_group(claim_server, &tenant, batch, n, outcome);
-        api_metrics_claim_group(claim_server, n);
+        /* Every request belongs to the one server of the process. */
+        write_group(batch[0]->r->server, &tenant, batch, n, outcome);
+        api_metrics_claim_group(batch[0]->r->server, n);
         for (size_t i = 0; i < n; i++) {
             api_request *r = batch[i]->r;
             pthread_mutex_lock(&r->lock);
@@ -202,8 +202,7 @@ static void start_claimers(void)
     long v = 4;
     if (lg_config_int("LEDGER_API_GROUP_COMMIT", 4, 0, 64, &v, err, sizeof err) != 0)
         lg_log_warn("configuration: %s; group commit keeps 4 writers", err);
-    writers = (int)v;
-    for (int i = 0; i < writers; i++) {
+    for (long i = 0; i < v; i++) {
         pthread_t t;
         if (pthread_create(&t, NULL, claimer, NULL) != 0) {
             lg_log_warn("cannot start an idempotency claimer thread");
@@ -214,14 +213,13 @@ static void start_claimers(void)
     }
 }
 
-int api_claim_submit(api_server *s, api_request *r, const lg_tenant *tenant,
+int api_claim_submit(api_request *r, const lg_tenant *tenant,
                      const char *const params[API_CLAIM_PARAMS], int *outcome,
                      void (*then)(api_request *r))
 {
     claim *c;
     group *g;
 
-    claim_server = s;
     pthread_once(&start_once, start_claimers);
     if (started == 0 || (c = calloc(1, sizeof *c)) == NULL)
         return -1;

@@ -27,7 +27,7 @@ enum {
  * r->resume_state as the caller left it. Returns 0 when parked, -1 when the claim must be made
  * on this thread (group commit off, or out of memory).
  */
-int api_claim_submit(api_server *s, api_request *r, const lg_tenant *tenant,
+int api_claim_submit(api_request *r, const lg_tenant *tenant,
                      const char *const params[API_CLAIM_PARAMS], int *outcome,
                      void (*then)(api_request *r));
 

@@ -356,7 +356,7 @@ static void post_transaction(api_request *r)
     snprintf(response, sizeof response, "{\"id\":\"%s\",\"status\":\"PENDING\"}", t->txn_id);
     r->resume_state = t;
     r->free_state = txn_pending_free;
-    if (api_claim_submit(r->server, r, &t->caller.tenant,
+    if (api_claim_submit(r, &t->caller.tenant,
                          (const char *const[]){idem, r->url, r->method, t->fingerprint,
                                                t->txn_id, response, t->caller.user_id,
                                                api_client_ip(r, ip, sizeof ip)},

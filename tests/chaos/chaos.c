@@ -305,7 +305,11 @@ long chaos_log_size(const itest_worker *w)
     return stat(w->log, &st) == 0 ? (long)st.st_size : 0;
 }
 
-int chaos_print_log(const itest_worker *w, long from, const char *prefix, int max_lines)
+/* Reads w's log from byte offset from: prints up to max_lines lines with prefix (prefix NULL:
+ * none), or stops at the first line containing find (find NULL: none). Returns the lines
+ * printed, or 1 when find was found (0 otherwise). */
+static int scan_log(const itest_worker *w, long from, const char *prefix, int max_lines,
+                    const char *find)
 {
     FILE *f = fopen(w->log, "r");
     char *line = NULL;
@@ -314,14 +318,27 @@ int chaos_print_log(const itest_worker *w, long from, const char *prefix, int ma
     if (f == NULL)
         return 0;
     fseek(f, from, SEEK_SET);
-    while (n < max_lines && getline(&line, &cap, f) > 0) {
-        printf("%s%s", prefix, line);
-        n++;
+    while (getline(&line, &cap, f) > 0) {
+        if (find != NULL && strstr(line, find) != NULL) {
+            n = 1;
+            break;
+        }
+        if (prefix != NULL && n < max_lines) {
+            printf("%s%s", prefix, line);
+            n++;
+        } else if (find == NULL) {
+            break;
+        }
     }
     free(line);
     fclose(f);
     fflush(stdout);
     return n;
+}
+
+int chaos_print_log(const itest_worker *w, long from, const char *prefix, int max_lines)
+{
+    return scan_log(w, from, prefix, max_lines, NULL);
 }
 
 void chaos_probe_send(chaos_run *c, int i)
@@ -332,16 +349,5 @@ void chaos_probe_send(chaos_run *c, int i)
 
 int chaos_log_has(const itest_worker *w, long from, const char *text)
 {
-    FILE *f = fopen(w->log, "r");
-    char *line = NULL;
-    size_t cap = 0;
-    int found = 0;
-    if (f == NULL)
-        return 0;
-    fseek(f, from, SEEK_SET);
-    while (!found && getline(&line, &cap, f) > 0)
-        found = strstr(line, text) != NULL;
-    free(line);
-    fclose(f);
-    return found;
+    return scan_log(w, from, NULL, 0, text);
 }
